@@ -1,0 +1,53 @@
+# Llama Mapper: every pipeline step is one target calling one script.
+# Works in a project-local virtual environment (.venv, created on first use); PYTHON=... overrides.
+.PHONY: install test style quality demo data map train push hub serve eval bench clean
+
+VENV ?= .venv
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(VENV)/bin/python
+SETUP := $(VENV)/.installed
+else
+SETUP :=
+endif
+TORCH_VERSION ?= 2.13.0
+INPUT ?= src/llama_mapper/data/samples/detector_outputs.jsonl
+OUTPUT ?= -
+ROUTE ?= rules
+DATA_DIR ?= data/mapper-dataset
+SIZE ?= 6000
+SEED ?= 42
+CHECK_DIRS = src scripts tests bench
+
+# Created once; `make install` (re)installs the project into it.
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed: setup.cfg | $(VENV)/bin/python
+	$(PYTHON) -m pip install -q torch==$(TORCH_VERSION) && $(PYTHON) -m pip install -q -e ".[train,serve,dev]" && touch $@
+
+install: ## install the project, the CPU build of torch and the dev tools
+	rm -f $(VENV)/.installed && $(MAKE) $(VENV)/.installed
+
+test: $(SETUP) ## run the test suite
+	$(PYTHON) -m pytest tests
+
+style: $(SETUP) ## format and auto-fix
+	$(PYTHON) -m ruff format $(CHECK_DIRS) && $(PYTHON) -m ruff check --fix $(CHECK_DIRS)
+
+quality: $(SETUP) ## lint and format check
+	$(PYTHON) -m ruff check $(CHECK_DIRS) && $(PYTHON) -m ruff format --check $(CHECK_DIRS)
+
+demo: $(SETUP) ## the main job: map a bundled sample of real detector outputs, print a table
+	$(PYTHON) scripts/demo.py
+
+data: $(SETUP) ## generate the SFT dataset (DATA_DIR, SIZE, SEED)
+	$(PYTHON) scripts/prepare_data.py --output_dir $(DATA_DIR) --size $(SIZE) --seed $(SEED)
+
+map: $(SETUP) ## map a JSONL file of detector outputs (INPUT, OUTPUT, ROUTE)
+	$(PYTHON) scripts/map.py --input $(INPUT) --output $(OUTPUT) --route $(ROUTE)
+
+bench: $(SETUP) ## run the benchmarks
+	$(PYTHON) bench/rules_throughput.py
+
+clean:
+	rm -rf outputs .pytest_cache .ruff_cache

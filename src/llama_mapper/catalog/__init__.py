@@ -1,0 +1,156 @@
+"""The detector catalog: one YAML file per detector, declaring its format and category map."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from llama_mapper.catalog.readers import READERS, Finding, Reading, ReaderConfig, read
+from llama_mapper.taxonomy import Taxonomy, load_taxonomy
+
+__all__ = ["Catalog", "Detector", "Finding", "Reading", "ReaderConfig", "load_catalog", "read"]
+
+_NAME = re.compile(r"[^a-z0-9]+")
+
+
+def name_key(name: str) -> str:
+    """Lenient key for names: case, ``-``, ``_``, ``/`` and spaces do not matter."""
+    return _NAME.sub("", str(name).lower())
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One catalog entry: a detector's output format and its category -> labels map."""
+
+    name: str
+    display_name: str
+    vendor: str
+    format: str
+    categories: dict[str, tuple[str, ...]]
+    aliases: tuple[str, ...] = ()
+    threshold: float = 0.5
+    min_score: float | None = None
+    patterns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    choices: dict[str, str] = field(default_factory=dict)
+    docs: str = ""
+    notes: str = ""
+    example: Any = None
+    _by_key: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_key", {name_key(k): v for k, v in self.categories.items()})
+
+    @property
+    def reader_config(self) -> ReaderConfig:
+        """The settings this detector's reader needs."""
+        return ReaderConfig(threshold=self.threshold, min_score=self.min_score)
+
+    def labels_for(self, category: str) -> tuple[str, ...] | None:
+        """Labels for a vendor category: exact spelling, then lenient spelling, then patterns."""
+        if category in self.categories:
+            return self.categories[category]
+        key = name_key(category)
+        if key in self._by_key:
+            return self._by_key[key]
+        upper = category.upper()
+        for pattern, labels in self.patterns.items():
+            if fnmatch.fnmatchcase(upper, pattern.upper()):
+                return labels
+        return None
+
+    def read(self, output: Any) -> Reading:
+        """Read one raw output of this detector."""
+        return read(output, self.format, self.reader_config)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], taxonomy: Taxonomy) -> Detector:
+        """Build and check a detector from its YAML mapping."""
+        name = raw.get("name")
+        if not name:
+            raise ValueError("catalog entry without a name")
+        fmt = raw.get("format", "generic")
+        if fmt not in READERS:
+            raise ValueError(f"detector {name}: unknown format {fmt!r} (known: {', '.join(sorted(READERS))})")
+
+        def labels(mapping: dict[str, Any] | None, what: str) -> dict[str, tuple[str, ...]]:
+            out = {}
+            for category, value in (mapping or {}).items():
+                values = [value] if isinstance(value, str) else list(value or [])
+                unknown = [v for v in values if v not in taxonomy]
+                if unknown:
+                    raise ValueError(f"detector {name}: {what} {category!r} maps to unknown label(s) {unknown}")
+                out[str(category)] = tuple(dict.fromkeys(values))
+            return out
+
+        return cls(
+            name=name,
+            display_name=raw.get("display_name", name),
+            vendor=raw.get("vendor", ""),
+            format=fmt,
+            categories=labels(raw.get("categories"), "category"),
+            aliases=tuple(raw.get("aliases") or ()),
+            threshold=float(raw.get("threshold", 0.5)),
+            min_score=raw.get("min_score"),
+            patterns=labels(raw.get("patterns"), "pattern"),
+            choices=dict(raw.get("choices") or {}),
+            docs=raw.get("docs", ""),
+            notes=raw.get("notes", ""),
+            example=raw.get("example"),
+        )
+
+
+class Catalog:
+    """All known detectors, found by lenient name."""
+
+    def __init__(self, detectors: list[Detector]) -> None:
+        self.detectors = {d.name: d for d in detectors}
+        self._index: dict[str, Detector] = {}
+        for d in detectors:
+            for alias in (d.name, d.display_name, *d.aliases):
+                self._index.setdefault(name_key(alias), d)
+        # Longest keys first, for prefix matches such as "presidio-analyzer" -> presidio.
+        self._prefixes = sorted(self._index, key=len, reverse=True)
+        self._cache: dict[str, Detector | None] = {}
+
+    def __len__(self) -> int:
+        return len(self.detectors)
+
+    def __iter__(self):
+        return iter(self.detectors.values())
+
+    def get(self, name: str) -> Detector | None:
+        """The detector for a name as users write it ("OpenAI Moderation", "llamaguard3"), or None."""
+        if name in self._cache:
+            return self._cache[name]
+        key = name_key(name)
+        found = self._index.get(key)
+        if found is None and len(key) >= 5:
+            found = next((self._index[p] for p in self._prefixes if len(p) >= 5 and key.startswith(p)), None)
+        if len(self._cache) < 10_000:
+            self._cache[name] = found
+        return found
+
+
+def _detector_files():
+    folder = resources.files("llama_mapper") / "catalog" / "detectors"
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+
+
+@cache
+def load_catalog(taxonomy_version: str | None = None) -> Catalog:
+    """Load every bundled detector file (cached); labels are checked against the taxonomy."""
+    taxonomy = load_taxonomy(taxonomy_version) if taxonomy_version else load_taxonomy()
+    detectors = []
+    for path in _detector_files():
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            detectors.append(Detector.from_dict(raw, taxonomy))
+        except (yaml.YAMLError, ValueError, TypeError) as err:
+            raise ValueError(f"catalog file {path.name}: {err}") from err
+    return Catalog(detectors)

@@ -1,0 +1,752 @@
+"""Format readers: turn one raw detector output into category findings.
+
+A reader knows a vendor's output *structure* (which field is the flag, the score, the severity);
+the catalog YAML knows what each vendor *category* means. Readers never raise on bad input: they
+return a :class:`Reading` whose status says ``error`` (an error object, empty, malformed or
+truncated output) or ``unreadable`` (a shape the reader does not recognise).
+
+Every reader bounds its work (nodes visited, nesting depth, string length), so hostile input
+(huge, deeply nested, wrong types) costs little and never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_NODES = 20_000  # JSON nodes a reader may visit
+MAX_DEPTH = 24  # nesting depth a reader descends to
+MAX_TEXT = 100_000  # characters of a text output that are parsed
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One vendor category found in an output."""
+
+    category: str  # the vendor's category name, as emitted
+    counted: bool  # does it count (flag set, score over threshold, entity present...)
+    score: float | None = None  # in [0, 1] when the output has one
+    path: str = ""  # where it was found, e.g. "results[0].categories"
+    certainty: float = 1.0  # how sure the reader is that it read this right (generic reader < 1)
+    thresholded: bool = False  # decided by comparing a score with the threshold (not by a flag)
+
+
+@dataclass(slots=True)
+class Reading:
+    """What a reader made of one output."""
+
+    findings: list[Finding] = field(default_factory=list)
+    status: str = "ok"  # "ok" | "error" | "unreadable"
+    verdict: bool | None = None  # an overall unsafe/flagged verdict, when the format has one
+    reason: str = ""  # metadata only (never raw content): why error/unreadable
+
+
+class Budget:
+    """Counts visited nodes so that no reader walks a hostile output for long."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, nodes: int = MAX_NODES) -> None:
+        self.left = nodes
+
+    def take(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+# ---------------------------------------------------------------------------------------------
+
+ERROR_KEYS = ("error", "errors", "error_message", "errorMessage", "exception", "fault")
+TEXT_KEYS = ("generated_text", "output", "text", "response", "content", "result", "completion", "verdict")
+
+
+def number(value: Any) -> float | None:
+    """A finite float from a number (not a bool) or a numeric string, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        f = float(value)
+    elif isinstance(value, str) and len(value) < 32:
+        try:
+            f = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def unit_score(value: Any) -> float | None:
+    """A score in [0, 1], accepting percentages (0-100) as well; else None."""
+    f = number(value)
+    if f is None or f < 0:
+        return None
+    if f <= 1:
+        return f
+    if f <= 100 and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None  # an unlabeled number > 1 is not a probability; callers handle severities
+    return None
+
+
+def parse_output(output: Any) -> tuple[Any, str | None]:
+    """Decode JSON carried in a string; return ``(value, error_reason)``.
+
+    Text that is not JSON is returned as stripped text. ``None``, empty strings and empty objects
+    are errors: the detector produced nothing.
+    """
+    if output is None:
+        return None, "empty output"
+    if isinstance(output, (bytes, bytearray)):
+        output = output.decode("utf-8", errors="replace")
+    if isinstance(output, str):
+        text = output.strip()
+        if not text:
+            return None, "empty output"
+        if len(text) > MAX_TEXT:
+            text = text[:MAX_TEXT]
+        if text[0] in "{[":
+            try:
+                return json.loads(text), None
+            except (ValueError, RecursionError):
+                return None, "malformed or truncated JSON"
+        if text in ("null", "None"):
+            return None, "empty output"
+        return text, None
+    if isinstance(output, dict) and not output:
+        return None, "empty output"
+    return output, None
+
+
+def error_reason(value: Any) -> str | None:
+    """A metadata-only reason if ``value`` is an error object (API error body), else None."""
+    if not isinstance(value, dict):
+        return None
+    for key in ERROR_KEYS:
+        if key in value:
+            err = value[key]
+            if err in (None, False, "", [], {}):
+                continue
+            return f"detector returned an error object ({key})"
+    # AWS-style {"__type": "...Exception", "message": ...} or {"code": 400, "message": ...}
+    kind = value.get("__type") or value.get("Type") or value.get("type")
+    if isinstance(kind, str) and ("Exception" in kind or kind.lower() == "error"):
+        return "detector returned an error object"
+    if "message" in value and ("code" in value or "status" in value) and len(value) <= 5:
+        status = value.get("status") or value.get("code")
+        if not (isinstance(status, int) and 200 <= status < 300):
+            return "detector returned an error object"
+    return None
+
+
+def find_text(value: Any, depth: int = 0) -> str | None:
+    """The text payload of a text-emitting detector, unwrapping common wrappers."""
+    if isinstance(value, str):
+        return value
+    if depth > 4:
+        return None
+    if isinstance(value, list) and len(value) == 1:
+        return find_text(value[0], depth + 1)
+    if isinstance(value, dict):
+        for key in TEXT_KEYS:
+            if key in value:
+                found = find_text(value[key], depth + 1)
+                if found is not None:
+                    return found
+        if "choices" in value and isinstance(value["choices"], list) and value["choices"]:
+            choice = value["choices"][0]
+            if isinstance(choice, dict):
+                return find_text(choice.get("message") or choice.get("text"), depth + 1)
+    return None
+
+
+def unwrap_list(value: Any, keys: tuple[str, ...]) -> list | None:
+    """Find the list of items: the value itself, or under one of ``keys`` (one level of wrapping)."""
+    if isinstance(value, list):
+        # transformers pipelines return [[{...}]] for a batch of one
+        if len(value) >= 1 and all(isinstance(v, list) for v in value):
+            return [item for inner in value for item in inner]
+        return value
+    if isinstance(value, dict):
+        for key in keys:
+            if key in value:
+                inner = value[key]
+                if isinstance(inner, list):
+                    return unwrap_list(inner, keys)
+                if isinstance(inner, dict):
+                    found = unwrap_list(inner, keys)
+                    if found is not None:
+                        return found
+    return None
+
+
+def first_key(item: dict, keys: tuple[str, ...]) -> Any:
+    """The value of the first of ``keys`` present in ``item``."""
+    for key in keys:
+        if key in item:
+            return item[key]
+    return None
+
+
+def category_name(value: Any) -> str | None:
+    """A category name from a string or a ``{"name": ...}`` object (Google DLP's infoType)."""
+    if isinstance(value, str):
+        name = value.strip()
+        return name[:200] if name else None
+    if isinstance(value, dict):
+        return category_name(value.get("name"))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Vendor readers
+# ---------------------------------------------------------------------------------------------
+
+Reader = Callable[[Any, "ReaderConfig"], Reading]
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """The per-detector settings a reader needs."""
+
+    threshold: float = 0.5
+    min_score: float | None = None
+
+
+def read_openai_moderation(value: Any, cfg: ReaderConfig) -> Reading:
+    """OpenAI moderation: ``results[].categories`` (booleans decide) and ``category_scores``."""
+    results = value.get("results") if isinstance(value, dict) else value
+    if isinstance(results, dict):
+        results = [results]
+    if isinstance(value, dict) and "categories" in value:
+        results = [value]
+    if isinstance(results, list) and not results:
+        return Reading(status="error", reason="empty results list")
+    if not isinstance(results, list):
+        return Reading(status="unreadable", reason="no results[] with categories")
+    reading = Reading()
+    seen = False
+    for i, result in enumerate(results[:100]):
+        if not isinstance(result, dict):
+            continue
+        flags = result.get("categories")
+        scores = result.get("category_scores")
+        flags = flags if isinstance(flags, dict) else {}
+        scores = scores if isinstance(scores, dict) else {}
+        if not flags and not scores:
+            continue
+        seen = True
+        if isinstance(result.get("flagged"), bool):
+            reading.verdict = bool(reading.verdict) or result["flagged"]
+        for name in list(dict.fromkeys([*flags, *scores]))[:200]:
+            score = unit_score(scores.get(name))
+            flag = flags.get(name)
+            # With a categories object the booleans decide (null = not flagged); scores alone
+            # decide only when the result carries no categories at all.
+            by_flag = bool(flags)
+            counted = flag is True if by_flag else (score is not None and score >= cfg.threshold)
+            reading.findings.append(Finding(str(name), counted, score, f"results[{i}].categories", 1.0, not by_flag))
+    if not seen:
+        return Reading(status="unreadable", reason="no categories in results")
+    return reading
+
+
+_LG_SPLIT = re.compile(r"[,;\n]+")
+_LG_CODE = re.compile(r"^[SO]\d{1,2}$", re.I)
+
+
+def read_llama_guard(value: Any, cfg: ReaderConfig) -> Reading:
+    """Llama Guard: ``safe`` or ``unsafe`` followed by category codes (``S1,S10``) or names."""
+    if isinstance(value, dict) and isinstance(value.get("categories"), list):
+        verdict_text = find_text(value) or ""
+        cats = [c for c in value["categories"] if isinstance(c, str)]
+        text = (verdict_text + "\n" + ",".join(cats)).strip()
+    else:
+        text = find_text(value)
+    if text is None:
+        return Reading(status="unreadable", reason="no Llama Guard verdict text")
+    text = text.strip()[:2000]
+    if not text:
+        return Reading(status="error", reason="empty verdict text")
+    head, _, rest = text.partition("\n")
+    words = head.strip().split(None, 1)
+    verdict = words[0].strip(" .:'\"").lower() if words else ""
+    if len(words) > 1:  # "unsafe S1,S2" on one line
+        rest = words[1] + "\n" + rest
+    if verdict == "safe":
+        return Reading(verdict=False)
+    if verdict != "unsafe":
+        return Reading(status="unreadable", reason="verdict is neither safe nor unsafe")
+    reading = Reading(verdict=True)
+    for part in _LG_SPLIT.split(rest):
+        name = part.strip(" .:'\"[]")
+        if not name:
+            continue
+        reading.findings.append(Finding(name.upper() if _LG_CODE.match(name) else name, True, None, "categories"))
+    return reading
+
+
+ENTITY_LIST_KEYS = ("entities", "Entities", "results", "analyzer_results", "findings", "matches", "detections", "items")
+ENTITY_TYPE_KEYS = ("entity_type", "entityType", "type", "Type", "label", "entity", "category", "name", "pattern")
+SCORE_KEYS = ("score", "Score", "confidence", "probability", "prob")
+
+
+def read_entities(value: Any, cfg: ReaderConfig) -> Reading:
+    """Entity lists (Presidio, regex scanners): every entity counts, above an optional minimum."""
+    if isinstance(value, dict) and not any(k in value for k in ENTITY_LIST_KEYS):
+        # {"EMAIL": ["a@b.c"], "PHONE": []}: a dict of type -> matches
+        typed = {k: v for k, v in value.items() if isinstance(v, list)}
+        if typed:
+            return Reading(
+                findings=[Finding(str(k)[:200], bool(v), None, "matches") for k, v in list(typed.items())[:500]]
+            )
+        if any(isinstance(v, bool) for v in value.values()):
+            return Reading(findings=[], verdict=any(v is True for v in value.values()))
+    items = unwrap_list(value, ENTITY_LIST_KEYS)
+    if items is None:
+        return Reading(status="unreadable", reason="no entity list")
+    reading = Reading()
+    for item in items[:5000]:
+        if not isinstance(item, dict):
+            continue
+        name = category_name(first_key(item, ENTITY_TYPE_KEYS))
+        if not name:
+            continue
+        score = unit_score(first_key(item, SCORE_KEYS))
+        counted = cfg.min_score is None or score is None or score >= cfg.min_score
+        reading.findings.append(Finding(name, counted, score, "entities"))
+    if items and not reading.findings:
+        return Reading(status="unreadable", reason="entity items without a type")
+    return reading
+
+
+def read_aws_comprehend_pii(value: Any, cfg: ReaderConfig) -> Reading:
+    """Amazon Comprehend DetectPiiEntities (``Entities``) or ContainsPiiEntities (``Labels``)."""
+    if isinstance(value, dict) and isinstance(value.get("Labels"), list) and "Entities" not in value:
+        value = {"Entities": [{"Type": lab.get("Name"), "Score": lab.get("Score")} for lab in value["Labels"][:5000] if isinstance(lab, dict)]}
+    return read_entities(value, cfg)
+
+
+def read_score_dict(value: Any, cfg: ReaderConfig) -> Reading:
+    """A dict of category -> score (Detoxify); batch lists of scores count if any item does."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        value = value[0]
+    if not isinstance(value, dict):
+        return Reading(status="unreadable", reason="not a dict of scores")
+    for key in ("scores", "results", "predictions", "result"):
+        if isinstance(value.get(key), dict):
+            value = value[key]
+            break
+    reading = Reading()
+    for name, raw in list(value.items())[:500]:
+        values = raw if isinstance(raw, list) else [raw]
+        scores = [s for s in (unit_score(v) for v in values[:1000]) if s is not None]
+        if not scores:
+            continue
+        score = max(scores)
+        reading.findings.append(Finding(str(name)[:200], score >= cfg.threshold, score, "scores", 1.0, True))
+    if not reading.findings:
+        return Reading(status="unreadable", reason="no numeric scores")
+    return reading
+
+
+LABEL_KEYS = ("label", "Label", "class", "category", "name")
+
+
+def read_label_scores(value: Any, cfg: ReaderConfig) -> Reading:
+    """transformers text-classification output: ``[{"label", "score"}]`` (top-1 or all labels)."""
+    if isinstance(value, dict) and isinstance(value.get("labels"), list) and isinstance(value.get("scores"), list):
+        value = [{"label": lab, "score": s} for lab, s in zip(value["labels"], value["scores"], strict=False)]
+    if isinstance(value, dict) and any(k in value for k in LABEL_KEYS):
+        value = [value]
+    items = unwrap_list(value, ("predictions", "results", "labels", "output", "outputs", "classifications"))
+    if items is None:
+        return Reading(status="unreadable", reason="no label/score list")
+    reading = Reading()
+    best: dict[str, float] = {}
+    for item in items[:5000]:
+        if not isinstance(item, dict):
+            continue
+        name = category_name(first_key(item, LABEL_KEYS))
+        score = unit_score(first_key(item, SCORE_KEYS))
+        if not name or score is None:
+            continue
+        best[name] = max(score, best.get(name, 0.0))
+    for name, score in best.items():
+        reading.findings.append(Finding(name, score >= cfg.threshold, score, "labels", 1.0, True))
+    if not reading.findings:
+        return Reading(status="unreadable", reason="no label with a score")
+    return reading
+
+
+def read_perspective(value: Any, cfg: ReaderConfig) -> Reading:
+    """Perspective API: ``attributeScores.<ATTR>.summaryScore.value`` against the threshold."""
+    attrs = value.get("attributeScores") if isinstance(value, dict) else None
+    if not isinstance(attrs, dict):
+        return Reading(status="unreadable", reason="no attributeScores")
+    reading = Reading()
+    for name, attr in list(attrs.items())[:200]:
+        if not isinstance(attr, dict):
+            continue
+        summary = attr.get("summaryScore")
+        score = unit_score(summary.get("value")) if isinstance(summary, dict) else None
+        if score is None:  # fall back to the highest span score
+            spans = [unit_score(s.get("score", {}).get("value")) for s in attr.get("spanScores", [])[:500] if isinstance(s, dict) and isinstance(s.get("score"), dict)]
+            spans = [s for s in spans if s is not None]
+            score = max(spans) if spans else None
+        if score is None:
+            continue
+        reading.findings.append(Finding(str(name)[:200], score >= cfg.threshold, score, "attributeScores", 1.0, True))
+    return reading
+
+
+AZURE_SEVERITY_WORDS = {"safe": 0, "low": 2, "medium": 4, "high": 6}
+AZURE_LEGACY = {"hateResult": "Hate", "selfHarmResult": "SelfHarm", "sexualResult": "Sexual", "violenceResult": "Violence"}
+
+
+def azure_severity(value: Any) -> int | None:
+    """Azure severity: 0..7 as a number, or safe/low/medium/high as a word (low = 2..3)."""
+    if isinstance(value, str):
+        return AZURE_SEVERITY_WORDS.get(value.strip().lower())
+    f = number(value)
+    return int(f) if f is not None and 0 <= f <= 7 else None
+
+
+def read_azure_content_safety(value: Any, cfg: ReaderConfig) -> Reading:
+    """Azure AI Content Safety: severities (>= 2 counts), Prompt Shields, blocklists, protected material."""
+    if not isinstance(value, dict):
+        return Reading(status="unreadable", reason="not an object")
+    reading = Reading()
+    seen = False
+    analyses = value.get("categoriesAnalysis")
+    if isinstance(analyses, list):
+        seen = True
+        for item in analyses[:100]:
+            if isinstance(item, dict) and isinstance(item.get("category"), str):
+                sev = azure_severity(item.get("severity"))
+                if sev is not None:
+                    reading.findings.append(Finding(item["category"], sev >= 2, min(sev / 7, 1.0), "categoriesAnalysis"))
+    for key, category in AZURE_LEGACY.items():
+        item = value.get(key)
+        if isinstance(item, dict):
+            seen = True
+            sev = azure_severity(item.get("severity"))
+            if sev is not None:
+                reading.findings.append(Finding(item.get("category") or category, sev >= 2, min(sev / 7, 1.0), key))
+    blocklists = value.get("blocklistsMatch", value.get("blocklistsMatchResults"))
+    if isinstance(blocklists, list):
+        seen = True
+        if blocklists:
+            reading.findings.append(Finding("blocklistsMatch", True, None, "blocklistsMatch"))
+    user = value.get("userPromptAnalysis")
+    if isinstance(user, dict) and isinstance(user.get("attackDetected"), bool):
+        seen = True
+        reading.findings.append(Finding("userPromptAnalysis", user["attackDetected"], None, "userPromptAnalysis"))
+    docs = value.get("documentsAnalysis")
+    if isinstance(docs, list):
+        seen = True
+        hit = any(isinstance(d, dict) and d.get("attackDetected") is True for d in docs[:1000])
+        reading.findings.append(Finding("documentsAnalysis", hit, None, "documentsAnalysis"))
+    protected = value.get("protectedMaterialAnalysis")
+    if isinstance(protected, dict) and isinstance(protected.get("detected"), bool):
+        seen = True
+        reading.findings.append(Finding("protectedMaterialAnalysis", protected["detected"], None, "protectedMaterialAnalysis"))
+    # Azure OpenAI content_filter_results: {"hate": {"filtered": false, "severity": "safe"}, "jailbreak": {"detected": true}}
+    filters = value.get("content_filter_results", value.get("contentFilterResults", value))
+    if isinstance(filters, dict):
+        for name, item in list(filters.items())[:100]:
+            if not isinstance(item, dict):
+                continue
+            if "severity" in item and (sev := azure_severity(item["severity"])) is not None:
+                seen = True
+                reading.findings.append(Finding(str(name), sev >= 2, min(sev / 7, 1.0), "content_filter_results"))
+            elif isinstance(item.get("detected"), bool):
+                seen = True
+                reading.findings.append(Finding(str(name), item["detected"], None, "content_filter_results"))
+    if not seen:
+        return Reading(status="unreadable", reason="no Azure analysis fields")
+    return reading
+
+
+DLP_LIKELIHOOD = {"VERY_UNLIKELY": 1, "UNLIKELY": 2, "POSSIBLE": 3, "LIKELY": 4, "VERY_LIKELY": 5, "LIKELIHOOD_UNSPECIFIED": 0}
+
+
+def dlp_likelihood(value: Any) -> int | None:
+    """Google DLP likelihood as 0..5 from its enum name or number."""
+    if isinstance(value, str):
+        return DLP_LIKELIHOOD.get(value.strip().upper())
+    f = number(value)
+    return int(f) if f is not None and 0 <= f <= 5 else None
+
+
+def read_google_dlp(value: Any, cfg: ReaderConfig) -> Reading:
+    """Google Cloud DLP inspect: ``result.findings[]`` with ``infoType.name`` and ``likelihood``."""
+    if not isinstance(value, dict):
+        if isinstance(value, list):
+            value = {"findings": value}
+        else:
+            return Reading(status="unreadable", reason="not an object")
+    result = value.get("result", value)
+    if not isinstance(result, dict):
+        return Reading(status="unreadable", reason="no result object")
+    findings = result.get("findings")
+    if findings is None:
+        if "result" in value or "findingsTruncated" in result:
+            return Reading()  # {"result": {}}: nothing found
+        return Reading(status="unreadable", reason="no findings")
+    if not isinstance(findings, list):
+        return Reading(status="unreadable", reason="findings is not a list")
+    reading = Reading()
+    for item in findings[:5000]:
+        if not isinstance(item, dict):
+            continue
+        name = category_name(item.get("infoType") or item.get("info_type"))
+        if not name:
+            continue
+        level = dlp_likelihood(item.get("likelihood"))
+        if level is None:
+            continue
+        reading.findings.append(Finding(name, level >= 4, level / 5, "result.findings"))
+    return reading
+
+
+# ---------------------------------------------------------------------------------------------
+# The generic reader: best effort for shapes the catalog has never seen
+# ---------------------------------------------------------------------------------------------
+
+# Keys that describe the call, not a category.
+META_KEYS = frozenset(
+    (
+        "id", "model", "model_version", "version", "created", "timestamp", "ts", "time", "latency",
+        "latency_ms", "duration", "duration_ms", "request_id", "requestid", "trace_id", "object",
+        "language", "languages", "detected_languages", "lang", "start", "end", "begin_offset",
+        "end_offset", "offset", "length", "span", "spans", "location", "text", "input", "prompt",
+        "value", "match", "matched", "content", "message", "usage", "tokens", "index", "count",
+        "threshold", "thresholds", "provider", "detector", "vendor", "name_space", "namespace", "metadata",
+        "explanation", "analysis_explanation", "recognition_metadata", "blocked", "filtered", "intervened",
+        "action", "actions", "redacted", "masked", "sanitized", "sanitized_prompt", "elapsed",
+    )
+)
+VERDICT_KEYS = frozenset(("flagged", "unsafe", "is_unsafe", "harmful", "is_harmful", "toxic", "is_toxic", "detected",
+                          "attack_detected", "attackdetected", "violation", "violated", "verdict", "decision",
+                          "result", "status", "label", "classification", "prediction", "outcome", "safe", "is_safe"))
+INVERTED_KEYS = frozenset(("is_valid", "valid", "is_safe", "safe", "passed", "pass", "ok", "allowed", "compliant", "clean"))
+POSITIVE_WORDS = frozenset(("unsafe", "flagged", "yes", "true", "harmful", "toxic", "detected", "violation", "malicious",
+                            "blocked", "fail", "failed", "positive", "attack", "injection", "jailbreak"))
+NEGATIVE_WORDS = frozenset(("safe", "no", "false", "benign", "clean", "pass", "passed", "ok", "none", "negative",
+                            "allowed", "not_flagged", "non_toxic", "neutral", "legitimate"))
+LEVEL_WORDS = {"none": 0, "negligible": 0, "safe": 0, "very_low": 0, "low": 1, "medium": 2, "moderate": 2,
+               "high": 3, "very_high": 3, "critical": 3, "severe": 3}
+CATEGORY_KEYS = ("category", "label", "type", "entity_type", "entityType", "name", "class", "attribute", "infoType",
+                 "info_type", "policy", "rule", "topic", "kind", "risk", "violation_type", "pattern")
+SIGNAL_KEYS = ("score", "value", "probability", "severity", "flagged", "detected", "filtered", "likelihood", "is_valid", "confidence")
+CONTAINER_HINTS = ("categories", "category_scores", "scores", "labels", "attributes", "classes", "results", "findings")
+
+
+def _key(name: Any) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_")
+
+
+def _item_category(item: dict) -> str | None:
+    for key in CATEGORY_KEYS:
+        if key in item:
+            name = category_name(item[key])
+            if name and not name.replace(".", "").isdigit():
+                return name
+    return None
+
+
+def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | None, float]:
+    """(counted, score, certainty) for a {category, <signal>} item; counted None if no signal."""
+    for key, raw in item.items():
+        k = _key(key)
+        if k in ("flagged", "detected", "is_flagged", "unsafe", "violated", "triggered", "match", "matched", "positive") and isinstance(raw, bool):
+            return raw, None, 0.9
+        if k in INVERTED_KEYS and isinstance(raw, bool):
+            return (not raw), None, 0.85
+    for key, raw in item.items():
+        k = _key(key)
+        if k in ("severity", "level", "risk_level", "severity_level"):
+            if isinstance(raw, str) and _key(raw) in LEVEL_WORDS:
+                return LEVEL_WORDS[_key(raw)] >= 2, LEVEL_WORDS[_key(raw)] / 3, 0.75
+            f = number(raw)
+            if f is not None:
+                if f <= 1:
+                    return f >= cfg.threshold, f, 0.7
+                return f >= 2, min(f / 7, 1.0), 0.7
+        if k == "likelihood":
+            level = dlp_likelihood(raw)
+            if level is not None:
+                return level >= 4, level / 5, 0.85
+    score = unit_score(first_key(item, SCORE_KEYS))
+    if score is not None:
+        offsets = any(k in item for k in ("start", "end", "begin", "offset", "BeginOffset", "location", "span"))
+        if offsets:  # an entity with a position: the detector already thresholded it
+            return True, score, 0.85
+        return score >= cfg.threshold, score, 0.8
+    if any(k in item for k in ("start", "end", "BeginOffset", "offset", "span", "location", "match", "value")):
+        return True, None, 0.8  # an entity list item without a score
+    return None, None, 0.0
+
+
+def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
+    """Best-effort reader: flags, inverted flags, severities, likelihoods, scores, verdicts, entities."""
+    reading = Reading()
+    if isinstance(value, str):
+        word = _key(value) if len(value) <= 64 else ""
+        if word in POSITIVE_WORDS:
+            return Reading(verdict=True)
+        if word in NEGATIVE_WORDS:
+            return Reading(verdict=False)
+        if "\n" in value or value.lower().startswith(("safe", "unsafe")):
+            lg = read_llama_guard(value, cfg)
+            if lg.status == "ok":
+                return Reading(findings=[Finding(f.category, f.counted, f.score, f.path, 0.8) for f in lg.findings], verdict=lg.verdict)
+        return Reading(status="unreadable", reason="free text")
+    if isinstance(value, dict) and (name := _item_category(value)) is not None:
+        counted, score, certainty = _item_decision(value, cfg)
+        if counted is not None:  # a single {"label": ..., "score": ...} item
+            return Reading(findings=[Finding(name, counted, score, "", certainty)])
+    budget = Budget()
+    for finding in _walk(value, "", 0, budget, cfg, reading):
+        reading.findings.append(finding)
+    if not reading.findings and reading.verdict is None:
+        return Reading(status="unreadable", reason="no flags, scores, severities or entities found")
+    return reading
+
+
+def _walk(value: Any, path: str, depth: int, budget: Budget, cfg: ReaderConfig, reading: Reading, parent: str = "") -> Iterator[Finding]:
+    if depth > MAX_DEPTH or not budget.take():
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value[:2000]):
+            if isinstance(item, dict) and (name := _item_category(item)) is not None:
+                counted, score, certainty = _item_decision(item, cfg)
+                if counted is not None:
+                    budget.take()
+                    yield Finding(name, counted, score, f"{path}[{i}]", certainty)
+                    continue
+                if _has_nested_signal(item):
+                    yield from _walk(item, f"{path}[{i}]", depth + 1, budget, cfg, reading, parent)
+                    continue
+                # a bare {"type": "EMAIL"} entity
+                yield Finding(name, True, None, f"{path}[{i}]", 0.7)
+            elif isinstance(item, (dict, list)):
+                yield from _walk(item, f"{path}[{i}]", depth + 1, budget, cfg, reading, parent)
+            elif isinstance(item, str) and parent and _key(parent) in ("categories", "flagged_categories", "labels", "violations", "detected", "types", "reasons", "policies", "violated_categories"):
+                if item.strip():
+                    yield Finding(item.strip()[:200], True, None, f"{path}[{i}]", 0.8)
+        return
+    if not isinstance(value, dict):
+        return
+    if isinstance(value.get("attributeScores"), dict):  # Perspective-like
+        for f in read_perspective(value, cfg).findings:
+            yield Finding(f.category, f.counted, f.score, f.path, 0.9)
+        return
+    for key, item in list(value.items())[:2000]:
+        if not budget.take():
+            return
+        k = _key(key)
+        child = f"{path}.{key}" if path else str(key)
+        if k in META_KEYS:
+            continue
+        if isinstance(item, bool):
+            if k in VERDICT_KEYS:
+                verdict = (not item) if k in INVERTED_KEYS else item
+                reading.verdict = bool(reading.verdict) or verdict
+            elif k in INVERTED_KEYS:
+                if parent:
+                    yield Finding(parent[:200], not item, None, path, 0.8)
+                else:
+                    reading.verdict = bool(reading.verdict) or (not item)
+            else:
+                yield Finding(str(key)[:200], item, None, child, 0.9)
+        elif isinstance(item, (int, float)):
+            score = unit_score(item)
+            if score is not None and not k.endswith(("_id", "_count", "_ms")):
+                yield Finding(str(key)[:200], score >= cfg.threshold, score, child, 0.8)
+        elif isinstance(item, str):
+            word = _key(item) if len(item) <= 64 else ""
+            if k in VERDICT_KEYS:
+                if word in POSITIVE_WORDS:
+                    reading.verdict = True
+                elif word in NEGATIVE_WORDS:
+                    reading.verdict = bool(reading.verdict)
+                elif k in ("label", "classification", "prediction", "category", "result", "outcome", "decision"):
+                    yield Finding(item.strip()[:200], True, unit_score(value.get("score")), child, 0.7)
+            elif k in ("severity", "level", "risk_level", "likelihood") or word in LEVEL_WORDS or word in DLP_LIKELIHOOD:
+                if word in LEVEL_WORDS:
+                    yield Finding((parent if k in ("severity", "level", "risk_level") and parent else str(key))[:200], LEVEL_WORDS[word] >= 2, LEVEL_WORDS[word] / 3, child, 0.75)
+                elif item.strip().upper() in DLP_LIKELIHOOD:
+                    level = DLP_LIKELIHOOD[item.strip().upper()]
+                    yield Finding(str(key)[:200], level >= 4, level / 5, child, 0.8)
+        elif isinstance(item, dict):
+            if not _has_nested_signal(item) and any(s in item for s in SIGNAL_KEYS):
+                counted, score, certainty = _item_decision(item, cfg)
+                if counted is None and isinstance(item.get("value"), (int, float)):
+                    score = unit_score(item["value"])
+                    counted = score is not None and score >= cfg.threshold
+                    certainty = 0.8
+                if counted is not None:
+                    yield Finding(str(key)[:200], counted, score, child, certainty)
+                    continue
+            yield from _walk(item, child, depth + 1, budget, cfg, reading, str(key))
+        elif isinstance(item, list):
+            if item and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in item[:100]):
+                scores = [s for s in (unit_score(x) for x in item[:1000]) if s is not None]
+                if scores:
+                    yield Finding(str(key)[:200], max(scores) >= cfg.threshold, max(scores), child, 0.75)
+                continue
+            if item and all(isinstance(x, str) for x in item[:100]) and k not in CONTAINER_HINTS and k not in ("categories", "flagged_categories", "labels", "violations", "types", "reasons", "policies", "violated_categories", "detected"):
+                # {"EMAIL": ["a@b.c"]}: a type with its matches
+                yield Finding(str(key)[:200], True, None, child, 0.7)
+                continue
+            yield from _walk(item, child, depth + 1, budget, cfg, reading, str(key))
+
+
+def _has_nested_signal(item: dict) -> bool:
+    return any(isinstance(v, (dict, list)) for v in item.values())
+
+
+READERS: dict[str, Reader] = {
+    "openai_moderation": read_openai_moderation,
+    "llama_guard": read_llama_guard,
+    "presidio": read_entities,
+    "regex_pii": read_entities,
+    "aws_comprehend_pii": read_aws_comprehend_pii,
+    "score_dict": read_score_dict,
+    "label_scores": read_label_scores,
+    "perspective": read_perspective,
+    "azure_content_safety": read_azure_content_safety,
+    "google_dlp": read_google_dlp,
+    "generic": read_generic,
+}
+
+
+def read(output: Any, format: str = "generic", cfg: ReaderConfig | None = None) -> Reading:
+    """Read one raw output with the named reader; never raises.
+
+    Error objects and empty or malformed outputs give status ``error``; a known reader that does not
+    recognise the shape falls back to the generic reader (its findings carry lower certainty).
+    """
+    cfg = cfg or ReaderConfig()
+    value, problem = parse_output(output)
+    if problem:
+        return Reading(status="error", reason=problem)
+    if (reason := error_reason(value)) is not None:
+        return Reading(status="error", reason=reason)
+    reader = READERS.get(format, read_generic)
+    try:
+        reading = reader(value, cfg)
+    except (RecursionError, TypeError, ValueError, AttributeError, KeyError):
+        reading = Reading(status="unreadable", reason=f"{format} reader failed")
+    if reading.status == "unreadable" and reader is not read_generic:
+        generic = read_generic(value, cfg)
+        if generic.status == "ok":
+            return generic
+    return reading

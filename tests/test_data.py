@@ -1,0 +1,105 @@
+"""Training data: determinism, split hygiene, labels and prompts, the saved dataset and its card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from llama_mapper.catalog import read
+from llama_mapper.data import HELD_OUT_DETECTORS, TEST_VENDORS, TrainingDataGenerator, save_dataset
+from llama_mapper.prompt import parse_answer
+from llama_mapper.taxonomy import normalize_text
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return TrainingDataGenerator(seed=7).generate_dataset(size=1500, eval_size=400)
+
+
+def test_generation_is_deterministic_for_a_seed():
+    a = TrainingDataGenerator(seed=3).generate_split("train", 200, progress=False)
+    b = TrainingDataGenerator(seed=3).generate_split("train", 200, progress=False)
+    c = TrainingDataGenerator(seed=4).generate_split("train", 200, progress=False)
+    assert a == b
+    assert a != c
+
+
+def test_rows_are_valid_conversations_with_taxonomy_answers(dataset, taxonomy):
+    for split in dataset.values():
+        for row in split:
+            assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+            assert row["messages"] == row["prompt"] + row["completion"]
+            assert parse_answer(row["completion"][0]["content"], taxonomy) == row["labels"]
+            assert row["labels"] and all(label in taxonomy for label in row["labels"])
+            assert len(row["prompt"][1]["content"]) < 700
+
+
+def test_the_mix_covers_formats_kinds_and_sources(dataset):
+    train = dataset["train"]
+    kinds = set(train["kind"])
+    assert {"benign", "single", "multi", "error", "near_threshold", "verdict"} <= kinds
+    assert {"catalog", "synthetic"} == set(train["source"])
+    labels = {label for row in train["labels"] for label in row}
+    assert len(labels) >= 40, sorted(labels)
+
+
+def test_test_split_holds_out_detectors(dataset):
+    train_detectors = {d.lower() for d in dataset["train"]["detector"]}
+    for held in (*HELD_OUT_DETECTORS, *TEST_VENDORS):
+        assert held not in train_detectors
+    test = dataset["test"]
+    unseen = [row for row in test if not row["detector_seen"]]
+    assert len(unseen) > len(test) * 0.4
+    assert any(row["detector"] in TEST_VENDORS for row in unseen)
+
+
+AFFIXES = {"is", "category", "cat", "harm", "policy", "risk", "detected", "score", "flag", "content", "v2"}
+
+
+def _strip_affixes(phrase: str) -> str:
+    words = phrase.split()
+    while len(words) > 1 and words[0] in AFFIXES:
+        words = words[1:]
+    while len(words) > 1 and words[-1] in AFFIXES:
+        words = words[:-1]
+    return " ".join(words)
+
+
+def test_no_held_out_spelling_leaks_into_train(dataset):
+    gen = TrainingDataGenerator(seed=7)
+    held = gen.spellings.held_out()
+    train_pool = {p for items in gen.spellings.train.values() for p in items}
+    assert len(held) > 50
+    assert not held & train_pool
+    train_phrases = {normalize_text(c) for row in dataset["train"] for c in row["categories"]}
+    for phrase in train_phrases:
+        assert phrase not in held, phrase
+        if phrase not in train_pool:
+            assert _strip_affixes(phrase) not in held, phrase
+    test_phrases = {normalize_text(c) for row in dataset["test"] if row["source"] == "synthetic" for c in row["categories"]}
+    assert len(test_phrases - train_phrases) > 30
+
+
+def test_categories_in_prompts_are_what_the_reader_extracts(dataset):
+    for row in list(dataset["train"])[:300]:
+        output = json.loads(row["output"])
+        counted = [f.category for f in read(output).findings if f.counted] if row["source"] == "synthetic" else None
+        if counted is not None:
+            assert row["categories"] == counted
+
+
+def test_saved_dataset_loads_back_with_its_card(dataset, tmp_path):
+    from datasets import load_dataset
+
+    meta = TrainingDataGenerator(seed=7).metadata(1500, 400)
+    out = save_dataset(dataset, tmp_path / "ds", meta)
+    card = (out / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["llama_mapper"]["seed"] == 7
+    assert header["llama_mapper"]["taxonomy"] == "taxonomy@2025.09"
+    assert {s["name"]: s["num_examples"] for s in header["dataset_info"]["splits"]} == {"train": 1500, "validation": 400, "test": 400}
+    loaded = load_dataset(str(out))
+    assert loaded["train"].num_rows == 1500
+    assert loaded["test"][0]["id"] == dataset["test"][0]["id"]

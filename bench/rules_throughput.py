@@ -4,7 +4,8 @@
 Usage:
     python bench/rules_throughput.py [--events 50000]
 
-Builds a JSONL file of realistic outputs (every catalog detector's formats plus unknown detectors),
+Builds a JSONL file of realistic outputs (80% catalog detectors in their real formats, 20% unknown
+detectors in unfamiliar shapes),
 then maps it with the same code path as the CLI and prints events/s and per-event latency
 percentiles, beside a baseline measured in the same run: validation with the reference
 `jsonschema` validator instead of the compiled one.
@@ -24,9 +25,12 @@ import time
 def build_input(n: int, seed: int = 0) -> str:
     from llama_mapper.data import TrainingDataGenerator
 
-    gen = TrainingDataGenerator(seed=seed)
-    base = [{"detector": ex.detector, "output": ex.output, "id": i, "tenant_id": "bench"}
-            for i, ex in enumerate(gen.examples(2000, "train", seed))]
+    # Production traffic is mostly known detectors: 80% catalog formats, 20% unknown detectors.
+    gen = TrainingDataGenerator(seed=seed, catalog_share=0.8)
+    base = [
+        {"detector": ex.detector, "output": ex.output, "id": i, "tenant_id": "bench"}
+        for i, ex in enumerate(gen.examples(2000, "train", seed))
+    ]
     rng = random.Random(seed)
     return "".join(json.dumps(rng.choice(base)) + "\n" for _ in range(n))
 
@@ -68,9 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         events_module.validate_event = original
 
-    print(f"rules route: {eps:,.0f} events/s over {summary.count:,} events ({summary.seconds:.2f} s, {summary.errors} errors)")
-    print(f"per event: p50 {statistics.median(lat):.0f} us, p95 {lat[int(len(lat) * 0.95)]:.0f} us, p99 {lat[int(len(lat) * 0.99)]:.0f} us")
-    print(f"baseline (jsonschema reference validator): {base.events_per_second:,.0f} events/s -> compiled validator is {eps / base.events_per_second:.1f}x")
+    print(
+        f"rules route: {eps:,.0f} events/s over {summary.count:,} events ({summary.seconds:.2f} s, {summary.errors} errors)"
+    )
+    print(
+        f"per event: p50 {statistics.median(lat):.0f} us, p95 {lat[int(len(lat) * 0.95)]:.0f} us, p99 {lat[int(len(lat) * 0.99)]:.0f} us"
+    )
+    print(
+        f"baseline (jsonschema reference validator): {base.events_per_second:,.0f} events/s -> compiled validator is {eps / base.events_per_second:.1f}x"
+    )
     print(f"target >= 20,000 events/s: {'met' if eps >= 20_000 else 'NOT met'}")
     return 0
 

@@ -25,11 +25,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from llama_mapper.report import mapping_table
-    from llama_mapper.batch import map_file
-    from llama_mapper.rules import RulesMapper
     import io
     import json
+
+    from llama_mapper.batch import map_file
+    from llama_mapper.report import mapping_table
+    from llama_mapper.rules import RulesMapper
 
     mapper = RulesMapper()
     out = io.StringIO()

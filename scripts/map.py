@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     mapper = RulesMapper()
     with ExitStack() as stack:
         src = sys.stdin if args.input == "-" else stack.enter_context(open(args.input, encoding="utf-8"))
-        dst = sys.stdout if args.output == "-" else stack.enter_context(open(args.output, "w", encoding="utf-8"))
+        dst = (
+            sys.stdout
+            if args.output == "-"
+            else stack.enter_context(open(args.output, "w", encoding="utf-8"))
+        )
         summary = map_file(src, dst, mapper, progress=not args.no_progress)
     print(summary.render(), file=sys.stderr)
     if args.summary_json:

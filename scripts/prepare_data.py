@@ -19,10 +19,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_dir", default="data/mapper-dataset", help="where the dataset is written")
     parser.add_argument("--size", type=int, default=6000, help="training rows")
-    parser.add_argument("--eval_size", type=int, default=None, help="validation and test rows each (default size/10, at least 200)")
+    parser.add_argument(
+        "--eval_size",
+        type=int,
+        default=None,
+        help="validation and test rows each (default size/10, at least 200)",
+    )
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--prompt_mode", choices=["categories", "raw"], default="categories",
-                        help="categories: small models map reader-extracted categories; raw: large models read the output")
+    parser.add_argument(
+        "--prompt_mode",
+        choices=["categories", "raw"],
+        default="categories",
+        help="categories: small models map reader-extracted categories; raw: large models read the output",
+    )
     return parser.parse_args(argv)
 
 

@@ -78,14 +78,21 @@ def test_no_held_out_spelling_leaks_into_train(dataset):
         assert phrase not in held, phrase
         if phrase not in train_pool:
             assert _strip_affixes(phrase) not in held, phrase
-    test_phrases = {normalize_text(c) for row in dataset["test"] if row["source"] == "synthetic" for c in row["categories"]}
+    test_phrases = {
+        normalize_text(c)
+        for row in dataset["test"]
+        if row["source"] == "synthetic"
+        for c in row["categories"]
+    }
     assert len(test_phrases - train_phrases) > 30
 
 
 def test_categories_in_prompts_are_what_the_reader_extracts(dataset):
     for row in list(dataset["train"])[:300]:
         output = json.loads(row["output"])
-        counted = [f.category for f in read(output).findings if f.counted] if row["source"] == "synthetic" else None
+        counted = (
+            [f.category for f in read(output).findings if f.counted] if row["source"] == "synthetic" else None
+        )
         if counted is not None:
             assert row["categories"] == counted
 
@@ -99,7 +106,11 @@ def test_saved_dataset_loads_back_with_its_card(dataset, tmp_path):
     header = yaml.safe_load(card.split("---")[1])
     assert header["llama_mapper"]["seed"] == 7
     assert header["llama_mapper"]["taxonomy"] == "taxonomy@2025.09"
-    assert {s["name"]: s["num_examples"] for s in header["dataset_info"]["splits"]} == {"train": 1500, "validation": 400, "test": 400}
+    assert {s["name"]: s["num_examples"] for s in header["dataset_info"]["splits"]} == {
+        "train": 1500,
+        "validation": 400,
+        "test": 400,
+    }
     loaded = load_dataset(str(out))
     assert loaded["train"].num_rows == 1500
     assert loaded["test"][0]["id"] == dataset["test"][0]["id"]

@@ -11,16 +11,25 @@ from llama_mapper.catalog import load_catalog
 from llama_mapper.schema import is_valid_event
 
 REQUIRED = {
-    "openai-moderation", "llama-guard", "presidio", "detoxify", "deberta-toxicity", "regex-pii",
-    "azure-content-safety", "perspective", "aws-comprehend-pii", "google-dlp", "prompt-guard",
+    "openai-moderation",
+    "llama-guard",
+    "presidio",
+    "detoxify",
+    "deberta-toxicity",
+    "regex-pii",
+    "azure-content-safety",
+    "perspective",
+    "aws-comprehend-pii",
+    "google-dlp",
+    "prompt-guard",
 }
 CASES = [(path.stem, case) for path in sorted(GOLDEN.glob("*.jsonl")) for case in load_jsonl(path)]
 
 
 def test_the_catalog_has_every_required_detector():
     catalog = load_catalog()
-    assert REQUIRED <= set(catalog.detectors)
-    assert REQUIRED <= {path.stem for path in GOLDEN.glob("*.jsonl")}
+    assert set(catalog.detectors) >= REQUIRED
+    assert {path.stem for path in GOLDEN.glob("*.jsonl")} >= REQUIRED
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))

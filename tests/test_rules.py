@@ -17,9 +17,17 @@ def labels(mapper, detector, output):
 
 
 def openai(categories: dict[str, bool], scores: dict[str, float], flagged: bool | None = None):
-    return {"id": "modr-1", "model": "omni-moderation-latest",
-            "results": [{"flagged": any(categories.values()) if flagged is None else flagged,
-                         "categories": categories, "category_scores": scores}]}
+    return {
+        "id": "modr-1",
+        "model": "omni-moderation-latest",
+        "results": [
+            {
+                "flagged": any(categories.values()) if flagged is None else flagged,
+                "categories": categories,
+                "category_scores": scores,
+            }
+        ],
+    }
 
 
 def test_flag_decides_over_score_in_both_directions(mapper):
@@ -28,7 +36,10 @@ def test_flag_decides_over_score_in_both_directions(mapper):
 
 
 def test_multi_label_is_a_union_each_label_once(mapper):
-    out = openai({"violence": True, "violence/graphic": True, "hate": True}, {"violence": 0.9, "violence/graphic": 0.8, "hate": 0.7})
+    out = openai(
+        {"violence": True, "violence/graphic": True, "hate": True},
+        {"violence": 0.9, "violence/graphic": 0.8, "hate": 0.7},
+    )
     got = labels(mapper, "OpenAI Moderation", out)
     assert sorted(got) == ["HARM.SPEECH.Hate.Other", "HARM.VIOLENCE.Physical"]
 
@@ -58,35 +69,65 @@ def test_nothing_counts_is_safe(mapper):
 
 def test_unsafe_without_category_is_a_policy_violation(mapper):
     assert labels(mapper, "llama-guard", "unsafe") == ["OTHER.PolicyViolation"]
-    assert labels(mapper, "openai-moderation", openai({"violence": False}, {"violence": 0.1}, flagged=True)) == ["OTHER.PolicyViolation"]
+    assert labels(
+        mapper, "openai-moderation", openai({"violence": False}, {"violence": 0.1}, flagged=True)
+    ) == ["OTHER.PolicyViolation"]
 
 
-@pytest.mark.parametrize("output", [None, "", "   ", {}, '{"results": [{"flagged": tr', {"error": {"message": "boom", "type": "server_error"}}])
+@pytest.mark.parametrize(
+    "output",
+    [
+        None,
+        "",
+        "   ",
+        {},
+        '{"results": [{"flagged": tr',
+        {"error": {"message": "boom", "type": "server_error"}},
+    ],
+)
 def test_errors_empty_and_truncated_outputs_are_model_errors(mapper, output):
     assert labels(mapper, "openai-moderation", output) == ["OTHER.ModelError"]
 
 
 def test_llama_guard_codes(mapper):
-    assert sorted(labels(mapper, "llamaguard3", "unsafe\nS1,S10")) == ["HARM.SPEECH.Hate.Other", "HARM.VIOLENCE.Physical"]
+    assert sorted(labels(mapper, "llamaguard3", "unsafe\nS1,S10")) == [
+        "HARM.SPEECH.Hate.Other",
+        "HARM.VIOLENCE.Physical",
+    ]
     assert labels(mapper, "Llama Guard", "  UNSAFE\ns4 ") == ["HARM.VIOLENCE.ChildSexualAbuse"]
 
 
 def test_azure_severity_two_counts(mapper):
-    out = {"blocklistsMatch": [], "categoriesAnalysis": [{"category": "Hate", "severity": 2}, {"category": "Violence", "severity": 1}]}
+    out = {
+        "blocklistsMatch": [],
+        "categoriesAnalysis": [{"category": "Hate", "severity": 2}, {"category": "Violence", "severity": 1}],
+    }
     assert labels(mapper, "Azure Content Safety", out) == ["HARM.SPEECH.Hate.Other"]
 
 
 def test_dlp_likelihood_decides(mapper):
-    out = {"result": {"findings": [{"infoType": {"name": "EMAIL_ADDRESS"}, "likelihood": "LIKELY"},
-                                   {"infoType": {"name": "PHONE_NUMBER"}, "likelihood": "POSSIBLE"}]}}
+    out = {
+        "result": {
+            "findings": [
+                {"infoType": {"name": "EMAIL_ADDRESS"}, "likelihood": "LIKELY"},
+                {"infoType": {"name": "PHONE_NUMBER"}, "likelihood": "POSSIBLE"},
+            ]
+        }
+    }
     assert labels(mapper, "google_dlp", out) == ["PII.Contact.Email"]
 
 
 def test_detector_names_match_leniently(mapper):
     cat = mapper.catalog
-    for name, canonical in [("OpenAI Moderation", "openai-moderation"), ("llamaguard3", "llama-guard"),
-                            ("PRESIDIO", "presidio"), ("presidio-analyzer", "presidio"), ("Google DLP", "google-dlp"),
-                            ("aws_comprehend_pii", "aws-comprehend-pii"), ("prompt guard", "prompt-guard")]:
+    for name, canonical in [
+        ("OpenAI Moderation", "openai-moderation"),
+        ("llamaguard3", "llama-guard"),
+        ("PRESIDIO", "presidio"),
+        ("presidio-analyzer", "presidio"),
+        ("Google DLP", "google-dlp"),
+        ("aws_comprehend_pii", "aws-comprehend-pii"),
+        ("prompt guard", "prompt-guard"),
+    ]:
         assert cat.get(name) is not None and cat.get(name).name == canonical, name
     assert cat.get("totally-unknown") is None
 
@@ -98,9 +139,23 @@ def test_detector_names_match_leniently(mapper):
     "output,expected",
     [
         ({"flagged": True, "categories": {"threat": True, "insult": False}}, ["HARM.SPEECH.Threat"]),
-        ({"checks": {"email": {"is_valid": False}, "phone number": {"is_valid": True}}}, ["PII.Contact.Email"]),
-        ({"analysis": [{"category": "SelfHarm", "severity": "high"}, {"category": "Violence", "severity": "low"}]}, ["HARM.VIOLENCE.SelfHarm"]),
-        ({"findings": [{"infoType": "CREDIT_CARD_NUMBER", "likelihood": "VERY_LIKELY"}]}, ["PII.Identifier.CreditCard"]),
+        (
+            {"checks": {"email": {"is_valid": False}, "phone number": {"is_valid": True}}},
+            ["PII.Contact.Email"],
+        ),
+        (
+            {
+                "analysis": [
+                    {"category": "SelfHarm", "severity": "high"},
+                    {"category": "Violence", "severity": "low"},
+                ]
+            },
+            ["HARM.VIOLENCE.SelfHarm"],
+        ),
+        (
+            {"findings": [{"infoType": "CREDIT_CARD_NUMBER", "likelihood": "VERY_LIKELY"}]},
+            ["PII.Identifier.CreditCard"],
+        ),
         ({"scores": {"profanity": 0.93, "threat": 0.2}}, ["HARM.SPEECH.Obscenity"]),
         ({"detections": [{"type": "EMAIL", "start": 3, "end": 20}]}, ["PII.Contact.Email"]),
         ({"verdict": "unsafe"}, ["OTHER.PolicyViolation"]),
@@ -155,8 +210,19 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("output", HOSTILE, ids=range(len(HOSTILE)))
-@pytest.mark.parametrize("detector", ["openai-moderation", "llama-guard", "presidio", "detoxify", "azure-content-safety",
-                                      "google-dlp", "perspective", "unknown-thing"])
+@pytest.mark.parametrize(
+    "detector",
+    [
+        "openai-moderation",
+        "llama-guard",
+        "presidio",
+        "detoxify",
+        "azure-content-safety",
+        "google-dlp",
+        "perspective",
+        "unknown-thing",
+    ],
+)
 def test_hostile_outputs_never_raise_and_stay_in_the_taxonomy(mapper, detector, output):
     event = mapper.map({"detector": detector, "output": output})
     assert is_valid_event(event)

@@ -9,21 +9,61 @@ import jsonschema
 import pytest
 
 from llama_mapper.frameworks import load_frameworks
-from llama_mapper.schema import is_valid_event, label_enum, load_schema, validate_event, EventSchemaError
+from llama_mapper.schema import EventSchemaError, is_valid_event, label_enum, load_schema, validate_event
 from llama_mapper.taxonomy import load_taxonomy, normalize_text
 
-CONTRACT = """PII.Identifier.SSN PII.Identifier.CreditCard PII.Identifier.BankAccount PII.Identifier.Passport
-PII.Contact.Email PII.Contact.Phone PII.Contact.Address PII.Health.HIPAA PII.Person.Name
-PII.Person.DateOfBirth PII.Person.Age PII.Identifier.Other PII.Contact.URL PII.Other
-JAILBREAK.Attempt PROMPT_INJECTION.ToolRequest PROMPT_INJECTION.DataExfiltration
-PROMPT_INJECTION.PolicyOverride PROMPT_INJECTION.Other HARM.SPEECH.Toxicity
-HARM.SPEECH.Obscenity HARM.SPEECH.Insult HARM.SPEECH.Threat HARM.SPEECH.Hate.Race
-HARM.SPEECH.Hate.Gender HARM.SPEECH.Hate.Religion HARM.SPEECH.Hate.SexualOrientation
-HARM.SPEECH.Hate.Other HARM.VIOLENCE.SelfHarm HARM.VIOLENCE.Suicide HARM.VIOLENCE.Physical
-HARM.VIOLENCE.Sexual HARM.VIOLENCE.ChildSexualAbuse HARM.VIOLENCE.Other BIAS.Gender BIAS.Race
-BIAS.Religion BIAS.Other OTHER.Unknown OTHER.ModelError OTHER.Safe OTHER.PolicyViolation
-OTHER.ContentFiltered OTHER.OffTopic OTHER.LowRisk OTHER.NeedsReview OTHER.Misinformation
-OTHER.Hallucination OTHER.FactualError OTHER.LowQuality""".split()
+CONTRACT = [
+    "PII.Identifier.SSN",
+    "PII.Identifier.CreditCard",
+    "PII.Identifier.BankAccount",
+    "PII.Identifier.Passport",
+    "PII.Contact.Email",
+    "PII.Contact.Phone",
+    "PII.Contact.Address",
+    "PII.Health.HIPAA",
+    "PII.Person.Name",
+    "PII.Person.DateOfBirth",
+    "PII.Person.Age",
+    "PII.Identifier.Other",
+    "PII.Contact.URL",
+    "PII.Other",
+    "JAILBREAK.Attempt",
+    "PROMPT_INJECTION.ToolRequest",
+    "PROMPT_INJECTION.DataExfiltration",
+    "PROMPT_INJECTION.PolicyOverride",
+    "PROMPT_INJECTION.Other",
+    "HARM.SPEECH.Toxicity",
+    "HARM.SPEECH.Obscenity",
+    "HARM.SPEECH.Insult",
+    "HARM.SPEECH.Threat",
+    "HARM.SPEECH.Hate.Race",
+    "HARM.SPEECH.Hate.Gender",
+    "HARM.SPEECH.Hate.Religion",
+    "HARM.SPEECH.Hate.SexualOrientation",
+    "HARM.SPEECH.Hate.Other",
+    "HARM.VIOLENCE.SelfHarm",
+    "HARM.VIOLENCE.Suicide",
+    "HARM.VIOLENCE.Physical",
+    "HARM.VIOLENCE.Sexual",
+    "HARM.VIOLENCE.ChildSexualAbuse",
+    "HARM.VIOLENCE.Other",
+    "BIAS.Gender",
+    "BIAS.Race",
+    "BIAS.Religion",
+    "BIAS.Other",
+    "OTHER.Unknown",
+    "OTHER.ModelError",
+    "OTHER.Safe",
+    "OTHER.PolicyViolation",
+    "OTHER.ContentFiltered",
+    "OTHER.OffTopic",
+    "OTHER.LowRisk",
+    "OTHER.NeedsReview",
+    "OTHER.Misinformation",
+    "OTHER.Hallucination",
+    "OTHER.FactualError",
+    "OTHER.LowQuality",
+]
 
 
 def test_taxonomy_is_the_public_contract():
@@ -83,7 +123,9 @@ def test_frameworks_cover_every_label_with_defined_controls():
         assert needed in fw.controls
     assert "HIPAA:164.308(a)" in fw.mappings["PII.Health.HIPAA"]
     assert "SOC2:CC7.2" in fw.mappings["HARM.SPEECH.Toxicity"]
-    assert fw.controls_for(["PII.Contact.Email", "PII.Contact.Email"]) == sorted(set(fw.mappings["PII.Contact.Email"]))
+    assert fw.controls_for(["PII.Contact.Email", "PII.Contact.Email"]) == sorted(
+        set(fw.mappings["PII.Contact.Email"])
+    )
 
 
 def test_schema_enum_is_the_taxonomy():
@@ -100,8 +142,13 @@ def _event(**over):
         "scores": {"HARM.SPEECH.Insult": 0.9},
         "confidence": 0.95,
         "notes": "catalog openai-moderation",
-        "provenance": {"detector": "openai-moderation", "route": "rules", "taxonomy": "taxonomy@2025.09",
-                       "frameworks": "frameworks@v1.0", "ts": "2025-09-18T10:00:00.000Z"},
+        "provenance": {
+            "detector": "openai-moderation",
+            "route": "rules",
+            "taxonomy": "taxonomy@2025.09",
+            "frameworks": "frameworks@v1.0",
+            "ts": "2025-09-18T10:00:00.000Z",
+        },
         "controls": ["SOC2:CC7.2"],
     }
     event.update(over)
@@ -117,8 +164,23 @@ BAD_EVENTS = [
     {"confidence": -0.1},
     {"confidence": "high"},
     {"notes": "x" * 501},
-    {"provenance": {"detector": "x", "route": "llm", "taxonomy": "taxonomy@2025.09", "frameworks": "frameworks@v1.0"}},
-    {"provenance": {"detector": "x", "route": "rules", "taxonomy": "taxonomy@2025.09", "frameworks": "frameworks@v1.0", "raw": "..."}},
+    {
+        "provenance": {
+            "detector": "x",
+            "route": "llm",
+            "taxonomy": "taxonomy@2025.09",
+            "frameworks": "frameworks@v1.0",
+        }
+    },
+    {
+        "provenance": {
+            "detector": "x",
+            "route": "rules",
+            "taxonomy": "taxonomy@2025.09",
+            "frameworks": "frameworks@v1.0",
+            "raw": "...",
+        }
+    },
     {"controls": ["no colon"]},
 ]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -10,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+import orjson
 from tqdm.auto import tqdm
 
 from llama_mapper.rules import MapRequest, RequestError
@@ -34,9 +34,25 @@ class Summary:
     count: int = 0
     errors: int = 0
     routes: Counter = field(default_factory=Counter)
-    families: Counter = field(default_factory=Counter)
-    labels: Counter = field(default_factory=Counter)
+    label_sets: Counter = field(default_factory=Counter)  # label tuple -> events
     seconds: float = 0.0
+
+    @property
+    def labels(self) -> Counter:
+        """Events per label."""
+        out: Counter = Counter()
+        for labels, n in self.label_sets.items():
+            for label in labels:
+                out[label] += n
+        return out
+
+    @property
+    def families(self) -> Counter:
+        """Label occurrences per family (PII, HARM, ...)."""
+        out: Counter = Counter()
+        for label, n in self.labels.items():
+            out[label.split(".", 1)[0]] += n
+        return out
 
     @property
     def events_per_second(self) -> float:
@@ -83,9 +99,9 @@ def map_lines(lines: Iterable[str], mapper: Mapper, summary: Summary) -> Iterato
             if len(line) > MAX_LINE_BYTES:
                 raise RequestError(f"line is longer than {MAX_LINE_BYTES} bytes")
             try:
-                raw = json.loads(line)
-            except (ValueError, RecursionError) as err:
-                raise RequestError(f"line is not valid JSON ({type(err).__name__})") from None
+                raw = orjson.loads(line)
+            except (orjson.JSONDecodeError, RecursionError):
+                raise RequestError("line is not valid JSON") from None
             if isinstance(raw, dict):
                 rid = raw.get("id") if isinstance(raw.get("id"), (str, int)) else None
             request = MapRequest.from_dict(raw)
@@ -101,9 +117,7 @@ def map_lines(lines: Iterable[str], mapper: Mapper, summary: Summary) -> Iterato
             yield error_record(line_no, f"internal error while mapping ({type(err).__name__})", rid)
             continue
         summary.routes[event["provenance"]["route"]] += 1
-        for label in event["taxonomy"]:
-            summary.families[label.split(".", 1)[0]] += 1
-            summary.labels[label] += 1
+        summary.label_sets[tuple(event["taxonomy"])] += 1
         # id and unknown extra fields pass through; the raw output never does.
         record = dict(request.extra)
         if request.id is not None:
@@ -112,16 +126,28 @@ def map_lines(lines: Iterable[str], mapper: Mapper, summary: Summary) -> Iterato
         yield record
 
 
-def map_file(src: TextIO, dst: TextIO, mapper: Mapper, progress: bool = True, total: int | None = None) -> Summary:
+def dump_line(record: dict[str, Any]) -> str:
+    """One JSONL line; values orjson cannot encode (huge ints, odd keys) fall back to the json module."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE).decode()
+    except TypeError:
+        import json
+
+        return json.dumps(record, ensure_ascii=False, default=str) + "\n"
+
+
+def map_file(
+    src: TextIO, dst: TextIO, mapper: Mapper, progress: bool = True, total: int | None = None
+) -> Summary:
     """Map a JSONL stream to a JSONL stream, with a progress bar; returns the run's summary."""
     summary = Summary()
     start = time.perf_counter()
-    bar = tqdm(total=total, unit=" lines", disable=not progress, mininterval=0.5, desc=f"mapping ({mapper.route})")
-    dumps = json.dumps
+    bar = tqdm(
+        total=total, unit=" lines", disable=not progress, mininterval=0.5, desc=f"mapping ({mapper.route})"
+    )
     pending = 0
     for record in map_lines(src, mapper, summary):
-        dst.write(dumps(record, ensure_ascii=False))
-        dst.write("\n")
+        dst.write(dump_line(record))
         pending += 1
         if pending == 256:
             bar.update(pending)

@@ -37,14 +37,36 @@ HELD_OUT_DETECTORS = ("perspective", "aws-comprehend-pii")
 TEST_ALIAS_SHARE = 0.25  # share of each label's aliases reserved for the test split
 
 TRAIN_VENDORS = (
-    "acme-guard", "sentinel-moderation", "contoso-shield", "northwind-pii", "fabrikam-safety", "initech-filter",
-    "globex-trust", "umbrella-guardrails", "hooli-moderator", "stark-content-check", "wayne-safety-api",
-    "cyberdyne-classifier", "tyrell-screen", "aperture-guard", "soylent-pii-scan", "vandelay-moderation",
-    "bluth-toxicity", "pied-piper-filter", "dunder-guard", "oscorp-safety",
+    "acme-guard",
+    "sentinel-moderation",
+    "contoso-shield",
+    "northwind-pii",
+    "fabrikam-safety",
+    "initech-filter",
+    "globex-trust",
+    "umbrella-guardrails",
+    "hooli-moderator",
+    "stark-content-check",
+    "wayne-safety-api",
+    "cyberdyne-classifier",
+    "tyrell-screen",
+    "aperture-guard",
+    "soylent-pii-scan",
+    "vandelay-moderation",
+    "bluth-toxicity",
+    "pied-piper-filter",
+    "dunder-guard",
+    "oscorp-safety",
 )
 TEST_VENDORS = (
-    "lakera-like-guard", "zephyr-shield", "orbit-moderation", "quartz-pii", "nimbus-safety", "helix-filter",
-    "atlas-content-guard", "vector-trust-api",
+    "lakera-like-guard",
+    "zephyr-shield",
+    "orbit-moderation",
+    "quartz-pii",
+    "nimbus-safety",
+    "helix-filter",
+    "atlas-content-guard",
+    "vector-trust-api",
 )
 PREFIXES = ("", "", "", "", "is_", "category_", "cat:", "harm/", "policy.", "risk_", "detected_")
 SUFFIXES = ("", "", "", "", "_detected", "_score", "_flag", "_content", "_risk", "/v2")
@@ -152,8 +174,15 @@ class SpellingPool:
 
 def _score(rng: random.Random, counted: bool, threshold: float, near: bool) -> float:
     if counted:
-        return round(rng.uniform(threshold, threshold + 0.08) if near else rng.uniform(max(threshold, 0.62), 0.999), 4)
-    return round(rng.uniform(threshold - 0.08, threshold - 0.001) if near else rng.uniform(0.0001, min(0.3, threshold)), 4)
+        return round(
+            rng.uniform(threshold, threshold + 0.08) if near else rng.uniform(max(threshold, 0.62), 0.999), 4
+        )
+    return round(
+        rng.uniform(threshold - 0.08, threshold - 0.001)
+        if near
+        else rng.uniform(0.0001, min(0.3, threshold)),
+        4,
+    )
 
 
 def vocabulary(det: Detector) -> list[str]:
@@ -186,7 +215,11 @@ def synth_catalog_output(det: Detector, flags: dict[str, bool], rng: random.Rand
     if fmt == "openai_moderation":
         cats = {c: bool(flags.get(c)) for c in vocabulary(det)}
         scores = {c: _score(rng, cats[c], t, near) for c in cats}
-        result: dict[str, Any] = {"flagged": any(cats.values()), "categories": cats, "category_scores": scores}
+        result: dict[str, Any] = {
+            "flagged": any(cats.values()),
+            "categories": cats,
+            "category_scores": scores,
+        }
         if rng.random() < 0.5:
             result["category_applied_input_types"] = {c: (["text"] if cats[c] else []) for c in cats}
         return {"id": f"modr-{rng.getrandbits(40):x}", "model": "omni-moderation-latest", "results": [result]}
@@ -214,27 +247,60 @@ def synth_catalog_output(det: Detector, flags: dict[str, bool], rng: random.Rand
         items.sort(key=lambda i: -i["score"])
         return [items] if rng.random() < 0.2 else items
     if fmt == "perspective":
-        attrs = {c: {"spanScores": [], "summaryScore": {"value": _score(rng, bool(flags.get(c)), t, near), "type": "PROBABILITY"}}
-                 for c in rng.sample(vocabulary(det), k=min(len(vocabulary(det)), rng.randint(3, 7))) if not flags.get(c)}
+        attrs = {
+            c: {
+                "spanScores": [],
+                "summaryScore": {"value": _score(rng, bool(flags.get(c)), t, near), "type": "PROBABILITY"},
+            }
+            for c in rng.sample(vocabulary(det), k=min(len(vocabulary(det)), rng.randint(3, 7)))
+            if not flags.get(c)
+        }
         for c, v in flags.items():
             if v:
-                attrs[c] = {"spanScores": [{"begin": 0, "end": rng.randint(10, 90), "score": {"value": _score(rng, True, t, near), "type": "PROBABILITY"}}],
-                            "summaryScore": {"value": _score(rng, True, t, near), "type": "PROBABILITY"}}
+                attrs[c] = {
+                    "spanScores": [
+                        {
+                            "begin": 0,
+                            "end": rng.randint(10, 90),
+                            "score": {"value": _score(rng, True, t, near), "type": "PROBABILITY"},
+                        }
+                    ],
+                    "summaryScore": {"value": _score(rng, True, t, near), "type": "PROBABILITY"},
+                }
         return {"attributeScores": attrs, "languages": ["en"], "detectedLanguages": ["en"]}
     if fmt == "azure_content_safety":
-        analyses = [{"category": c, "severity": (rng.choice([2, 4, 6]) if flags.get(c) else rng.choice([0, 0, 0, 1]))} for c in vocabulary(det)]
+        analyses = [
+            {"category": c, "severity": (rng.choice([2, 4, 6]) if flags.get(c) else rng.choice([0, 0, 0, 1]))}
+            for c in vocabulary(det)
+        ]
         return {"blocklistsMatch": [], "categoriesAnalysis": analyses}
     if fmt == "google_dlp":
         findings = []
         for c, v in flags.items():
             if v:
                 for _ in range(rng.randint(1, 2)):
-                    findings.append({"infoType": {"name": c}, "likelihood": rng.choice(["LIKELY", "VERY_LIKELY"]),
-                                     "location": {"byteRange": {"start": str(rng.randint(0, 200)), "end": str(rng.randint(201, 400))}},
-                                     "createTime": "2025-09-18T10:12:31.412Z"})
+                    findings.append(
+                        {
+                            "infoType": {"name": c},
+                            "likelihood": rng.choice(["LIKELY", "VERY_LIKELY"]),
+                            "location": {
+                                "byteRange": {
+                                    "start": str(rng.randint(0, 200)),
+                                    "end": str(rng.randint(201, 400)),
+                                }
+                            },
+                            "createTime": "2025-09-18T10:12:31.412Z",
+                        }
+                    )
         if near or rng.random() < 0.3:
             c = rng.choice(vocabulary(det))
-            findings.append({"infoType": {"name": c}, "likelihood": rng.choice(["POSSIBLE", "UNLIKELY"]), "createTime": "2025-09-18T10:12:31.412Z"})
+            findings.append(
+                {
+                    "infoType": {"name": c},
+                    "likelihood": rng.choice(["POSSIBLE", "UNLIKELY"]),
+                    "createTime": "2025-09-18T10:12:31.412Z",
+                }
+            )
         return {"result": {"findings": findings}} if findings else {"result": {}}
     # entity lists: presidio, regex-pii, aws comprehend
     entities = []
@@ -261,7 +327,12 @@ def synth_catalog_output(det: Detector, flags: dict[str, bool], rng: random.Rand
 
 def _entity(rng: random.Random, key: str, name: str) -> dict[str, Any]:
     start = rng.randint(0, 300)
-    return {key: name, "start": start, "end": start + rng.randint(4, 30), "confidence": round(rng.uniform(0.55, 0.99), 3)}
+    return {
+        key: name,
+        "start": start,
+        "end": start + rng.randint(4, 30),
+        "confidence": round(rng.uniform(0.55, 0.99), 3),
+    }
 
 
 # Unfamiliar shapes: (counted categories, benign categories, rng, threshold) -> output
@@ -274,7 +345,10 @@ def _shape_bool_map(on, off, rng):
 
 
 def _shape_score_map(on, off, rng):
-    return {"scores": {c: round(rng.uniform(0.7, 0.99), 3) for c in on} | {c: round(rng.uniform(0.01, 0.3), 3) for c in off}}
+    return {
+        "scores": {c: round(rng.uniform(0.7, 0.99), 3) for c in on}
+        | {c: round(rng.uniform(0.01, 0.3), 3) for c in off}
+    }
 
 
 def _shape_label_list(on, off, rng):
@@ -302,8 +376,16 @@ def _shape_severity(on, off, rng):
 
 
 def _shape_wrapped(on, off, rng):
-    return {"data": {"moderation": {"flagged": bool(on), "results": {c: {"detected": True, "score": round(rng.uniform(0.6, 0.99), 2)} for c in on}
-                                    | {c: {"detected": False, "score": round(rng.uniform(0.0, 0.3), 2)} for c in off}}}, "status": "ok"}
+    return {
+        "data": {
+            "moderation": {
+                "flagged": bool(on),
+                "results": {c: {"detected": True, "score": round(rng.uniform(0.6, 0.99), 2)} for c in on}
+                | {c: {"detected": False, "score": round(rng.uniform(0.0, 0.3), 2)} for c in off},
+            }
+        },
+        "status": "ok",
+    }
 
 
 def _shape_likelihood(on, off, rng):
@@ -313,8 +395,15 @@ def _shape_likelihood(on, off, rng):
 
 
 SHAPES: tuple[Shape, ...] = (
-    _shape_bool_map, _shape_score_map, _shape_label_list, _shape_entities, _shape_verdict,
-    _shape_inverted, _shape_severity, _shape_wrapped, _shape_likelihood,
+    _shape_bool_map,
+    _shape_score_map,
+    _shape_label_list,
+    _shape_entities,
+    _shape_verdict,
+    _shape_inverted,
+    _shape_severity,
+    _shape_wrapped,
+    _shape_likelihood,
 )
 
 
@@ -329,8 +418,14 @@ class TrainingDataGenerator:
     Deterministic for a seed: the same seed and versions give the same rows.
     """
 
-    def __init__(self, seed: int = 42, taxonomy: Taxonomy | None = None, catalog: Catalog | None = None,
-                 prompt_mode: str = "categories", catalog_share: float = 0.45) -> None:
+    def __init__(
+        self,
+        seed: int = 42,
+        taxonomy: Taxonomy | None = None,
+        catalog: Catalog | None = None,
+        prompt_mode: str = "categories",
+        catalog_share: float = 0.45,
+    ) -> None:
         self.seed = seed
         self.taxonomy = taxonomy or load_taxonomy()
         self.catalog = catalog or load_catalog(self.taxonomy.version)
@@ -343,7 +438,9 @@ class TrainingDataGenerator:
         self.train_detectors = [d for d in self.catalog if d.name not in held]
         self.test_detectors = [d for d in self.catalog if d.name in held]
         # labels a synthetic category may carry (not the error/unknown bookkeeping labels)
-        self.content_labels = [n for n in self.taxonomy.names if n not in (ERROR, "OTHER.Unknown", "OTHER.NeedsReview", SAFE)]
+        self.content_labels = [
+            n for n in self.taxonomy.names if n not in (ERROR, "OTHER.Unknown", "OTHER.NeedsReview", SAFE)
+        ]
 
     # -- rows ---------------------------------------------------------------------------------------
 
@@ -353,15 +450,33 @@ class TrainingDataGenerator:
         roll = rng.random()
         name = rng.choice([det.name, det.name, det.display_name, *det.aliases]) if det.aliases else det.name
         if roll < 0.04:
-            output = rng.choice([None, "", {}, {"error": {"message": "The server had an error while processing your request.", "type": "server_error", "code": 500}},
-                                 '{"results": [{"flagged": tr', {"error": "rate limit exceeded"}])
+            output = rng.choice(
+                [
+                    None,
+                    "",
+                    {},
+                    {
+                        "error": {
+                            "message": "The server had an error while processing your request.",
+                            "type": "server_error",
+                            "code": 500,
+                        }
+                    },
+                    '{"results": [{"flagged": tr',
+                    {"error": "rate limit exceeded"},
+                ]
+            )
             return Example(name, output, [ERROR], "catalog", "error", seen)
         k = 0 if roll < 0.22 else (1 if roll < 0.7 else rng.randint(2, 3))
         chosen = rng.sample(vocab, k=min(k, len(vocab)))
         near = rng.random() < 0.2
         output = synth_catalog_output(det, {c: True for c in chosen}, rng, near)
         if isinstance(output, dict) and rng.random() < 0.15:
-            output = {**output, "x_request_latency_ms": rng.randint(3, 200), "x_region": rng.choice(["eu-west-1", "us-east-1"])}
+            output = {
+                **output,
+                "x_request_latency_ms": rng.randint(3, 200),
+                "x_region": rng.choice(["eu-west-1", "us-east-1"]),
+            }
         labels = self.rules.resolve(det.name, output).labels
         kind = "benign" if not chosen else ("multi" if len(chosen) > 1 else "single")
         return Example(name, output, labels, "catalog", "near_threshold" if near else kind, seen)
@@ -381,7 +496,12 @@ class TrainingDataGenerator:
         on = list(dict.fromkeys(respell(p, rng) for p in phrases))
         if len(on) != len(phrases):
             return None
-        off_pool = [p for lab in rng.sample(self.content_labels, 3) if lab not in labels for p in self.spellings.train.get(lab, [])[:1]]
+        off_pool = [
+            p
+            for lab in rng.sample(self.content_labels, 3)
+            if lab not in labels
+            for p in self.spellings.train.get(lab, [])[:1]
+        ]
         off = [respell(p, rng) for p in off_pool if p not in phrases][:2]
         shape = rng.choice(SHAPES)
         output = shape(on, off, rng)
@@ -389,16 +509,27 @@ class TrainingDataGenerator:
         if counted != set(on):
             self.dropped += 1
             return None
-        return Example(detector, output, sorted(set(labels), key=self.taxonomy.names.index), "synthetic",
-                       "multi" if k > 1 else "single", split != "test", phrases)
+        return Example(
+            detector,
+            output,
+            sorted(set(labels), key=self.taxonomy.names.index),
+            "synthetic",
+            "multi" if k > 1 else "single",
+            split != "test",
+            phrases,
+        )
 
     def synthetic_safe_or_verdict(self, rng: random.Random, split: str) -> Example:
         """Unknown detector: a benign output, or a bare unsafe verdict."""
         detector = rng.choice(TEST_VENDORS if split == "test" else TRAIN_VENDORS)
         if rng.random() < 0.5:
-            output = rng.choice([{"flagged": True}, {"verdict": "unsafe"}, {"result": "flagged", "categories": []}, "unsafe"])
+            output = rng.choice(
+                [{"flagged": True}, {"verdict": "unsafe"}, {"result": "flagged", "categories": []}, "unsafe"]
+            )
             return Example(detector, output, [POLICY], "synthetic", "verdict", split != "test")
-        off = [respell(rng.choice(self.spellings.train[lab]), rng) for lab in rng.sample(self.content_labels, 2)]
+        off = [
+            respell(rng.choice(self.spellings.train[lab]), rng) for lab in rng.sample(self.content_labels, 2)
+        ]
         output = rng.choice(SHAPES)([], off, rng)
         return Example(detector, output, [SAFE], "synthetic", "benign", split != "test")
 
@@ -462,10 +593,12 @@ class TrainingDataGenerator:
         from datasets import Dataset, DatasetDict
 
         eval_size = eval_size if eval_size is not None else max(200, size // 10)
-        return DatasetDict({
-            split: Dataset.from_list(self.generate_split(split, n, progress))
-            for split, n in (("train", size), ("validation", eval_size), ("test", eval_size))
-        })
+        return DatasetDict(
+            {
+                split: Dataset.from_list(self.generate_split(split, n, progress))
+                for split, n in (("train", size), ("validation", eval_size), ("test", eval_size))
+            }
+        )
 
     def metadata(self, size: int, eval_size: int) -> dict[str, Any]:
         """What produced the dataset: versions, seed, held-out detectors."""
@@ -504,7 +637,9 @@ def dataset_card(dataset, metadata: dict[str, Any]) -> str:
         "language": ["en"],
         "tags": ["llama-mapper", "ai-safety", "compliance", "sft"],
         "pretty_name": "Llama Mapper SFT data",
-        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in dataset]}],
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in dataset]}
+        ],
         "dataset_info": {"splits": [{"name": s, "num_examples": len(ds)} for s, ds in dataset.items()]},
         "llama_mapper": metadata,
     }
@@ -513,19 +648,19 @@ def dataset_card(dataset, metadata: dict[str, Any]) -> str:
 {yaml.safe_dump(header, sort_keys=False).strip()}
 ---
 
-# Llama Mapper SFT data ({metadata['taxonomy']})
+# Llama Mapper SFT data ({metadata["taxonomy"]})
 
 Raw AI-safety detector outputs in the vendors' real formats, each with its canonical labels, as
 conversational prompt/completion rows (`prompt`, `completion`, and `messages` = both).
-Generated by `llama_mapper.data.TrainingDataGenerator` (generator {metadata['generator_version']},
-seed {metadata['seed']}, prompt mode `{metadata['prompt_mode']}`). All outputs are synthetic: no
+Generated by `llama_mapper.data.TrainingDataGenerator` (generator {metadata["generator_version"]},
+seed {metadata["seed"]}, prompt mode `{metadata["prompt_mode"]}`). All outputs are synthetic: no
 real user content.
 
 | split | rows |
 |---|---|
 {sizes}
 
-The `test` split holds out whole detectors ({', '.join(metadata['held_out_detectors'])}) and
-{metadata['held_out_spellings']} category spellings that `train` never shows, so it measures
+The `test` split holds out whole detectors ({", ".join(metadata["held_out_detectors"])}) and
+{metadata["held_out_spellings"]} category spellings that `train` never shows, so it measures
 generalisation honestly. `detector_seen` marks rows whose detector train knows.
 """

@@ -40,7 +40,9 @@ def make_event(
     """
     event: dict[str, Any] = {
         "taxonomy": labels,
-        "scores": {label: round(min(max(float(scores.get(label, confidence)), 0.0), 1.0), 4) for label in labels},
+        "scores": {
+            label: round(min(max(float(scores.get(label, confidence)), 0.0), 1.0), 4) for label in labels
+        },
         "confidence": round(min(max(float(confidence), 0.0), 1.0), 4),
     }
     if notes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -30,6 +30,9 @@ class Frameworks:
     taxonomy_version: str
     controls: dict[str, Control]
     mappings: dict[str, tuple[str, ...]]
+    _cache: dict[tuple[str, ...], list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def id(self) -> str:
@@ -38,7 +41,13 @@ class Frameworks:
 
     def controls_for(self, labels: Iterable[str]) -> list[str]:
         """The sorted, de-duplicated control ids that apply to any of ``labels``."""
-        return sorted({control for label in labels for control in self.mappings.get(label, ())})
+        key = tuple(labels)
+        found = self._cache.get(key)
+        if found is None:
+            found = sorted({control for label in key for control in self.mappings.get(label, ())})
+            if len(self._cache) < 10_000:
+                self._cache[key] = found
+        return list(found)
 
 
 @cache
@@ -49,10 +58,15 @@ def load_frameworks(version: str = DEFAULT_FRAMEWORKS_VERSION) -> Frameworks:
         raise ValueError(f"unknown frameworks version {version!r}: no file {path.name} in llama_mapper/data")
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     controls = {
-        cid: Control(id=cid, framework=c["framework"], title=c.get("title", ""), description=c.get("description", ""))
+        cid: Control(
+            id=cid, framework=c["framework"], title=c.get("title", ""), description=c.get("description", "")
+        )
         for cid, c in raw["controls"].items()
     }
     mappings = {label: tuple(ids or ()) for label, ids in raw["mappings"].items()}
     return Frameworks(
-        version=str(raw["version"]), taxonomy_version=str(raw["taxonomy"]), controls=controls, mappings=mappings
+        version=str(raw["version"]),
+        taxonomy_version=str(raw["taxonomy"]),
+        controls=controls,
+        mappings=mappings,
     )

@@ -18,8 +18,12 @@ from typing import Any
 from llama_mapper.taxonomy import Taxonomy
 
 PROMPT_VERSION = "1"
-SYSTEM_PROMPT = "Map a safety detector's flagged categories to canonical taxonomy labels. Answer a JSON array of labels."
-SYSTEM_PROMPT_RAW = "Map a safety detector's raw output to canonical taxonomy labels. Answer a JSON array of labels."
+SYSTEM_PROMPT = (
+    "Map a safety detector's flagged categories to canonical taxonomy labels. Answer a JSON array of labels."
+)
+SYSTEM_PROMPT_RAW = (
+    "Map a safety detector's raw output to canonical taxonomy labels. Answer a JSON array of labels."
+)
 MAX_CATEGORIES = 8
 MAX_CATEGORY_CHARS = 64
 MAX_RAW_CHARS = 700
@@ -54,7 +58,11 @@ def compact_output(output: Any, max_chars: int = MAX_RAW_CHARS) -> str:
             return {str(k)[:48]: shrink(v, depth + 1) for k, v in list(value.items())[:40]}
         return value
 
-    text = output if isinstance(output, str) else json.dumps(shrink(output), separators=(",", ":"), ensure_ascii=False)
+    text = (
+        output
+        if isinstance(output, str)
+        else json.dumps(shrink(output), separators=(",", ":"), ensure_ascii=False)
+    )
     return text[:max_chars]
 
 
@@ -63,7 +71,9 @@ def raw_user_turn(detector: str, output: Any, max_chars: int = MAX_RAW_CHARS) ->
     return f"detector: {clean_category(detector)}\noutput: {compact_output(output, max_chars)}"
 
 
-def build_prompt(detector: str, *, categories: Iterable[str] = (), output: Any = None, mode: str = "categories") -> list[dict[str, str]]:
+def build_prompt(
+    detector: str, *, categories: Iterable[str] = (), output: Any = None, mode: str = "categories"
+) -> list[dict[str, str]]:
     """System and user messages for one request, in the given mode."""
     if mode == "categories":
         return [

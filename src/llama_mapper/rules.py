@@ -52,16 +52,22 @@ class MapRequest:
         if len(detector) > MAX_FIELD:
             raise RequestError(f"field 'detector' is longer than {MAX_FIELD} characters")
         if "output" not in raw:
-            raise RequestError("field 'output' is required (the raw detector output; null if it produced none)")
+            raise RequestError(
+                "field 'output' is required (the raw detector output; null if it produced none)"
+            )
         for name in ("detector_version", "tenant_id"):
             value = raw.get(name)
             if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD):
                 raise RequestError(f"field '{name}' must be a string of at most {MAX_FIELD} characters")
         rid = raw.get("id")
-        if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int)) or len(str(rid)) > MAX_FIELD):
+        if rid is not None and (
+            isinstance(rid, bool) or not isinstance(rid, (str, int)) or len(str(rid)) > MAX_FIELD
+        ):
             raise RequestError(f"field 'id' must be a string or an integer of at most {MAX_FIELD} characters")
         extra = {k: v for k, v in raw.items() if k not in cls.FIELDS}
-        return cls(detector.strip(), raw["output"], raw.get("detector_version"), raw.get("tenant_id"), rid, extra)
+        return cls(
+            detector.strip(), raw["output"], raw.get("detector_version"), raw.get("tenant_id"), rid, extra
+        )
 
 
 @dataclass
@@ -79,7 +85,11 @@ class Resolution:
     @property
     def exact(self) -> bool:
         """True when the catalog mapped every counted category of a known detector."""
-        return self.detector is not None and not self.unresolved and self.source in ("catalog", "safe", "verdict", "error")
+        return (
+            self.detector is not None
+            and not self.unresolved
+            and self.source in ("catalog", "safe", "verdict", "error")
+        )
 
 
 def _margin_factor(finding: Finding, threshold: float) -> float:
@@ -106,7 +116,9 @@ class RulesMapper:
 
     # -- resolution ---------------------------------------------------------------------------------
 
-    def label_category(self, category: str, detector: Detector | None) -> tuple[tuple[str, ...], float] | None:
+    def label_category(
+        self, category: str, detector: Detector | None
+    ) -> tuple[tuple[str, ...], float] | None:
         """Labels and mapping certainty for one vendor category; None when no rule knows it."""
         if detector is not None:
             labels = detector.labels_for(category)
@@ -169,16 +181,24 @@ class RulesMapper:
     def notes_for(self, resolution: Resolution) -> str:
         """Metadata-only notes: which reader and rules decided, never the output's content."""
         reading = resolution.reading
-        who = f"catalog {resolution.detector.name}" if resolution.detector else "generic reader (detector not in catalog)"
+        who = (
+            f"catalog {resolution.detector.name}"
+            if resolution.detector
+            else "generic reader (detector not in catalog)"
+        )
         if reading.status != "ok":
             return f"{who}: {reading.reason}"
         counted = sum(1 for f in reading.findings if f.counted)
-        text = f"{who}: {counted} of {len(reading.findings)} categories counted; mapped by {resolution.source}"
+        text = (
+            f"{who}: {counted} of {len(reading.findings)} categories counted; mapped by {resolution.source}"
+        )
         if resolution.unresolved:
             text += f"; {len(resolution.unresolved)} counted categories unresolved"
         return text
 
-    def event(self, request: MapRequest, resolution: Resolution, route: str | None = None, model: str | None = None) -> dict[str, Any]:
+    def event(
+        self, request: MapRequest, resolution: Resolution, route: str | None = None, model: str | None = None
+    ) -> dict[str, Any]:
         """The canonical event for a request and its resolution."""
         detector = resolution.detector
         return make_event(

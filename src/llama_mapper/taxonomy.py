@@ -46,6 +46,7 @@ class Taxonomy:
     labels: tuple[Label, ...]
     _by_name: dict[str, Label] = field(init=False, repr=False, compare=False)
     _alias_index: dict[str, str] = field(init=False, repr=False, compare=False)
+    _match_cache: dict[str, tuple[str, float] | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_name = {label.name: label for label in self.labels}
@@ -56,6 +57,7 @@ class Taxonomy:
                 index.setdefault(normalize_text(alias), label.name)
         object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(self, "_alias_index", index)
+        object.__setattr__(self, "_match_cache", {})
 
     @property
     def id(self) -> str:
@@ -82,6 +84,14 @@ class Taxonomy:
         Returns ``(label, quality)``: quality 1.0 for an exact alias, lower when the longest alias
         found is only a phrase inside the text. ``None`` when nothing matches.
         """
+        if text in self._match_cache:
+            return self._match_cache[text]
+        found = self._match(text)
+        if len(self._match_cache) < 100_000:
+            self._match_cache[text] = found
+        return found
+
+    def _match(self, text: str) -> tuple[str, float] | None:
         norm = normalize_text(text)
         if not norm:
             return None
@@ -109,7 +119,11 @@ def load_taxonomy(version: str = DEFAULT_TAXONOMY_VERSION) -> Taxonomy:
         raise ValueError(f"unknown taxonomy version {version!r}: no file {path.name} in llama_mapper/data")
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     labels = tuple(
-        Label(name=item["name"], description=item.get("description", ""), aliases=tuple(item.get("aliases") or ()))
+        Label(
+            name=item["name"],
+            description=item.get("description", ""),
+            aliases=tuple(item.get("aliases") or ()),
+        )
         for item in raw["labels"]
     )
     return Taxonomy(version=str(raw["version"]), labels=labels)

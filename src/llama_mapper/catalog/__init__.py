@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from llama_mapper.catalog.readers import READERS, Finding, Reading, ReaderConfig, read
+from llama_mapper.catalog.readers import READERS, Finding, ReaderConfig, Reading, read
 from llama_mapper.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = ["Catalog", "Detector", "Finding", "Reading", "ReaderConfig", "load_catalog", "read"]
@@ -84,7 +84,9 @@ class Detector:
                 values = [value] if isinstance(value, str) else list(value or [])
                 unknown = [v for v in values if v not in taxonomy]
                 if unknown:
-                    raise ValueError(f"detector {name}: {what} {category!r} maps to unknown label(s) {unknown}")
+                    raise ValueError(
+                        f"detector {name}: {what} {category!r} maps to unknown label(s) {unknown}"
+                    )
                 out[str(category)] = tuple(dict.fromkeys(values))
             return out
 

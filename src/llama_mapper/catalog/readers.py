@@ -62,8 +62,19 @@ class Budget:
 # Shared helpers
 # ---------------------------------------------------------------------------------------------
 
-ERROR_KEYS = ("error", "errors", "error_message", "errorMessage", "exception", "fault")
-TEXT_KEYS = ("generated_text", "output", "text", "response", "content", "result", "completion", "verdict")
+ERROR_KEYS = ("error", "errors", "Error", "Errors", "error_message", "errorMessage", "exception", "fault")
+TEXT_KEYS = (
+    "generated_text",
+    "output",
+    "text",
+    "response",
+    "content",
+    "result",
+    "completion",
+    "verdict",
+    "message",
+)
+_SPECIAL_TOKENS = re.compile(r"<\|[a-z_]{2,20}\|>|</?s>")
 
 
 def number(value: Any) -> float | None:
@@ -133,6 +144,13 @@ def error_reason(value: Any) -> str | None:
             if err in (None, False, "", [], {}):
                 continue
             return f"detector returned an error object ({key})"
+    meta = value.get("ResponseMetadata")  # boto3: {"ResponseMetadata": {"HTTPStatusCode": 400}}
+    if (
+        isinstance(meta, dict)
+        and isinstance(meta.get("HTTPStatusCode"), int)
+        and meta["HTTPStatusCode"] >= 400
+    ):
+        return "detector returned an error status"
     # AWS-style {"__type": "...Exception", "message": ...} or {"code": 400, "message": ...}
     kind = value.get("__type") or value.get("Type") or value.get("type")
     if isinstance(kind, str) and ("Exception" in kind or kind.lower() == "error"):
@@ -153,6 +171,8 @@ def find_text(value: Any, depth: int = 0) -> str | None:
     if isinstance(value, list) and len(value) == 1:
         return find_text(value[0], depth + 1)
     if isinstance(value, dict):
+        if isinstance(value.get("message"), dict):  # Ollama / chat APIs: {"message": {"content": ...}}
+            return find_text(value["message"].get("content"), depth + 1)
         for key in TEXT_KEYS:
             if key in value:
                 found = find_text(value[key], depth + 1)
@@ -250,7 +270,9 @@ def read_openai_moderation(value: Any, cfg: ReaderConfig) -> Reading:
             # decide only when the result carries no categories at all.
             by_flag = bool(flags)
             counted = flag is True if by_flag else (score is not None and score >= cfg.threshold)
-            reading.findings.append(Finding(str(name), counted, score, f"results[{i}].categories", 1.0, not by_flag))
+            reading.findings.append(
+                Finding(str(name), counted, score, f"results[{i}].categories", 1.0, not by_flag)
+            )
     if not seen:
         return Reading(status="unreadable", reason="no categories in results")
     return reading
@@ -270,7 +292,7 @@ def read_llama_guard(value: Any, cfg: ReaderConfig) -> Reading:
         text = find_text(value)
     if text is None:
         return Reading(status="unreadable", reason="no Llama Guard verdict text")
-    text = text.strip()[:2000]
+    text = _SPECIAL_TOKENS.sub("", text).strip()[:2000]
     if not text:
         return Reading(status="error", reason="empty verdict text")
     head, _, rest = text.partition("\n")
@@ -281,18 +303,41 @@ def read_llama_guard(value: Any, cfg: ReaderConfig) -> Reading:
     if verdict == "safe":
         return Reading(verdict=False)
     if verdict != "unsafe":
-        return Reading(status="unreadable", reason="verdict is neither safe nor unsafe")
+        # A guard model that answers neither (a refusal, a truncated "uns") produced malformed output.
+        return Reading(status="error", reason="verdict is neither safe nor unsafe")
     reading = Reading(verdict=True)
     for part in _LG_SPLIT.split(rest):
         name = part.strip(" .:'\"[]")
         if not name:
             continue
-        reading.findings.append(Finding(name.upper() if _LG_CODE.match(name) else name, True, None, "categories"))
+        reading.findings.append(
+            Finding(name.upper() if _LG_CODE.match(name) else name, True, None, "categories")
+        )
     return reading
 
 
-ENTITY_LIST_KEYS = ("entities", "Entities", "results", "analyzer_results", "findings", "matches", "detections", "items")
-ENTITY_TYPE_KEYS = ("entity_type", "entityType", "type", "Type", "label", "entity", "category", "name", "pattern")
+ENTITY_LIST_KEYS = (
+    "entities",
+    "Entities",
+    "results",
+    "analyzer_results",
+    "findings",
+    "matches",
+    "detections",
+    "spans",
+    "items",
+)
+ENTITY_TYPE_KEYS = (
+    "entity_type",
+    "entityType",
+    "type",
+    "Type",
+    "label",
+    "entity",
+    "category",
+    "name",
+    "pattern",
+)
 SCORE_KEYS = ("score", "Score", "confidence", "probability", "prob")
 
 
@@ -300,10 +345,14 @@ def read_entities(value: Any, cfg: ReaderConfig) -> Reading:
     """Entity lists (Presidio, regex scanners): every entity counts, above an optional minimum."""
     if isinstance(value, dict) and not any(k in value for k in ENTITY_LIST_KEYS):
         # {"EMAIL": ["a@b.c"], "PHONE": []}: a dict of type -> matches
-        typed = {k: v for k, v in value.items() if isinstance(v, list)}
+        typed = {
+            k: v for k, v in value.items() if isinstance(v, list) and all(isinstance(x, str) for x in v[:50])
+        }
         if typed:
             return Reading(
-                findings=[Finding(str(k)[:200], bool(v), None, "matches") for k, v in list(typed.items())[:500]]
+                findings=[
+                    Finding(str(k)[:200], bool(v), None, "matches") for k, v in list(typed.items())[:500]
+                ]
             )
         if any(isinstance(v, bool) for v in value.values()):
             return Reading(findings=[], verdict=any(v is True for v in value.values()))
@@ -328,7 +377,13 @@ def read_entities(value: Any, cfg: ReaderConfig) -> Reading:
 def read_aws_comprehend_pii(value: Any, cfg: ReaderConfig) -> Reading:
     """Amazon Comprehend DetectPiiEntities (``Entities``) or ContainsPiiEntities (``Labels``)."""
     if isinstance(value, dict) and isinstance(value.get("Labels"), list) and "Entities" not in value:
-        value = {"Entities": [{"Type": lab.get("Name"), "Score": lab.get("Score")} for lab in value["Labels"][:5000] if isinstance(lab, dict)]}
+        value = {
+            "Entities": [
+                {"Type": lab.get("Name"), "Score": lab.get("Score")}
+                for lab in value["Labels"][:5000]
+                if isinstance(lab, dict)
+            ]
+        }
     return read_entities(value, cfg)
 
 
@@ -343,6 +398,8 @@ def read_score_dict(value: Any, cfg: ReaderConfig) -> Reading:
             value = value[key]
             break
     reading = Reading()
+    if value and all(isinstance(v, list) and not v for v in value.values()):
+        return Reading(status="error", reason="empty score lists")
     for name, raw in list(value.items())[:500]:
         values = raw if isinstance(raw, list) else [raw]
         scores = [s for s in (unit_score(v) for v in values[:1000]) if s is not None]
@@ -360,13 +417,19 @@ LABEL_KEYS = ("label", "Label", "class", "category", "name")
 
 def read_label_scores(value: Any, cfg: ReaderConfig) -> Reading:
     """transformers text-classification output: ``[{"label", "score"}]`` (top-1 or all labels)."""
-    if isinstance(value, dict) and isinstance(value.get("labels"), list) and isinstance(value.get("scores"), list):
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("labels"), list)
+        and isinstance(value.get("scores"), list)
+    ):
         value = [{"label": lab, "score": s} for lab, s in zip(value["labels"], value["scores"], strict=False)]
     if isinstance(value, dict) and any(k in value for k in LABEL_KEYS):
         value = [value]
     items = unwrap_list(value, ("predictions", "results", "labels", "output", "outputs", "classifications"))
     if items is None:
         return Reading(status="unreadable", reason="no label/score list")
+    if not items:
+        return Reading(status="error", reason="empty prediction list")  # a pipeline always returns a label
     reading = Reading()
     best: dict[str, float] = {}
     for item in items[:5000]:
@@ -396,17 +459,28 @@ def read_perspective(value: Any, cfg: ReaderConfig) -> Reading:
         summary = attr.get("summaryScore")
         score = unit_score(summary.get("value")) if isinstance(summary, dict) else None
         if score is None:  # fall back to the highest span score
-            spans = [unit_score(s.get("score", {}).get("value")) for s in attr.get("spanScores", [])[:500] if isinstance(s, dict) and isinstance(s.get("score"), dict)]
+            spans = [
+                unit_score(s.get("score", {}).get("value"))
+                for s in attr.get("spanScores", [])[:500]
+                if isinstance(s, dict) and isinstance(s.get("score"), dict)
+            ]
             spans = [s for s in spans if s is not None]
             score = max(spans) if spans else None
         if score is None:
             continue
-        reading.findings.append(Finding(str(name)[:200], score >= cfg.threshold, score, "attributeScores", 1.0, True))
+        reading.findings.append(
+            Finding(str(name)[:200], score >= cfg.threshold, score, "attributeScores", 1.0, True)
+        )
     return reading
 
 
 AZURE_SEVERITY_WORDS = {"safe": 0, "low": 2, "medium": 4, "high": 6}
-AZURE_LEGACY = {"hateResult": "Hate", "selfHarmResult": "SelfHarm", "sexualResult": "Sexual", "violenceResult": "Violence"}
+AZURE_LEGACY = {
+    "hateResult": "Hate",
+    "selfHarmResult": "SelfHarm",
+    "sexualResult": "Sexual",
+    "violenceResult": "Violence",
+}
 
 
 def azure_severity(value: Any) -> int | None:
@@ -430,14 +504,18 @@ def read_azure_content_safety(value: Any, cfg: ReaderConfig) -> Reading:
             if isinstance(item, dict) and isinstance(item.get("category"), str):
                 sev = azure_severity(item.get("severity"))
                 if sev is not None:
-                    reading.findings.append(Finding(item["category"], sev >= 2, min(sev / 7, 1.0), "categoriesAnalysis"))
+                    reading.findings.append(
+                        Finding(item["category"], sev >= 2, min(sev / 7, 1.0), "categoriesAnalysis")
+                    )
     for key, category in AZURE_LEGACY.items():
         item = value.get(key)
         if isinstance(item, dict):
             seen = True
             sev = azure_severity(item.get("severity"))
             if sev is not None:
-                reading.findings.append(Finding(item.get("category") or category, sev >= 2, min(sev / 7, 1.0), key))
+                reading.findings.append(
+                    Finding(item.get("category") or category, sev >= 2, min(sev / 7, 1.0), key)
+                )
     blocklists = value.get("blocklistsMatch", value.get("blocklistsMatchResults"))
     if isinstance(blocklists, list):
         seen = True
@@ -446,7 +524,9 @@ def read_azure_content_safety(value: Any, cfg: ReaderConfig) -> Reading:
     user = value.get("userPromptAnalysis")
     if isinstance(user, dict) and isinstance(user.get("attackDetected"), bool):
         seen = True
-        reading.findings.append(Finding("userPromptAnalysis", user["attackDetected"], None, "userPromptAnalysis"))
+        reading.findings.append(
+            Finding("userPromptAnalysis", user["attackDetected"], None, "userPromptAnalysis")
+        )
     docs = value.get("documentsAnalysis")
     if isinstance(docs, list):
         seen = True
@@ -455,25 +535,75 @@ def read_azure_content_safety(value: Any, cfg: ReaderConfig) -> Reading:
     protected = value.get("protectedMaterialAnalysis")
     if isinstance(protected, dict) and isinstance(protected.get("detected"), bool):
         seen = True
-        reading.findings.append(Finding("protectedMaterialAnalysis", protected["detected"], None, "protectedMaterialAnalysis"))
-    # Azure OpenAI content_filter_results: {"hate": {"filtered": false, "severity": "safe"}, "jailbreak": {"detected": true}}
-    filters = value.get("content_filter_results", value.get("contentFilterResults", value))
-    if isinstance(filters, dict):
+        reading.findings.append(
+            Finding("protectedMaterialAnalysis", protected["detected"], None, "protectedMaterialAnalysis")
+        )
+    # Azure OpenAI content filter results: {"hate": {"filtered": false, "severity": "safe"},
+    # "jailbreak": {"detected": true}, "custom_blocklists": {"filtered": true, "details": [...]}}, at the
+    # top level, or in a chat completion's prompt_filter_results[] and choices[].
+    for filters in _azure_filter_blocks(value):
         for name, item in list(filters.items())[:100]:
+            if isinstance(item, list) and name in ("custom_blocklists", "customBlocklists"):
+                item = {"filtered": any(isinstance(d, dict) and d.get("filtered") for d in item[:100])}
             if not isinstance(item, dict):
                 continue
             if "severity" in item and (sev := azure_severity(item["severity"])) is not None:
                 seen = True
-                reading.findings.append(Finding(str(name), sev >= 2, min(sev / 7, 1.0), "content_filter_results"))
+                reading.findings.append(
+                    Finding(str(name), sev >= 2, min(sev / 7, 1.0), "content_filter_results")
+                )
             elif isinstance(item.get("detected"), bool):
                 seen = True
                 reading.findings.append(Finding(str(name), item["detected"], None, "content_filter_results"))
+            elif name in ("custom_blocklists", "customBlocklists") and isinstance(item.get("filtered"), bool):
+                seen = True  # a custom blocklist hit is the only case where "filtered" carries the finding
+                reading.findings.append(
+                    Finding("blocklistsMatch", item["filtered"], None, "content_filter_results")
+                )
     if not seen:
         return Reading(status="unreadable", reason="no Azure analysis fields")
     return reading
 
 
-DLP_LIKELIHOOD = {"VERY_UNLIKELY": 1, "UNLIKELY": 2, "POSSIBLE": 3, "LIKELY": 4, "VERY_LIKELY": 5, "LIKELIHOOD_UNSPECIFIED": 0}
+def _azure_filter_blocks(value: dict) -> Iterator[dict]:
+    for key in ("content_filter_results", "contentFilterResults", "content_filter_result"):
+        if isinstance(value.get(key), dict):
+            yield value[key]
+    for key in ("prompt_filter_results", "promptFilterResults", "choices"):
+        items = value.get(key)
+        if isinstance(items, list):
+            for item in items[:100]:
+                if isinstance(item, dict):
+                    yield from _azure_filter_blocks(item)
+    if not any(
+        k in value
+        for k in ("content_filter_results", "prompt_filter_results", "choices", "categoriesAnalysis")
+    ):
+        yield value  # the filter results object itself
+
+
+def azure_filtered_error(value: Any) -> dict | None:
+    """The content filter verdict inside an Azure OpenAI "content_filter" error, if that is what it is."""
+    err = value.get("error") if isinstance(value, dict) else None
+    if not isinstance(err, dict) or err.get("code") not in ("content_filter", "ResponsibleAIPolicyViolation"):
+        return None
+    inner = err.get("innererror") or err.get("inner_error") or {}
+    found = (
+        inner.get("content_filter_result") or inner.get("content_filter_results")
+        if isinstance(inner, dict)
+        else None
+    )
+    return {"content_filter_results": found} if isinstance(found, dict) else None
+
+
+DLP_LIKELIHOOD = {
+    "VERY_UNLIKELY": 1,
+    "UNLIKELY": 2,
+    "POSSIBLE": 3,
+    "LIKELY": 4,
+    "VERY_LIKELY": 5,
+    "LIKELIHOOD_UNSPECIFIED": 0,
+}
 
 
 def dlp_likelihood(value: Any) -> int | None:
@@ -522,34 +652,219 @@ def read_google_dlp(value: Any, cfg: ReaderConfig) -> Reading:
 # Keys that describe the call, not a category.
 META_KEYS = frozenset(
     (
-        "id", "model", "model_version", "version", "created", "timestamp", "ts", "time", "latency",
-        "latency_ms", "duration", "duration_ms", "request_id", "requestid", "trace_id", "object",
-        "language", "languages", "detected_languages", "lang", "start", "end", "begin_offset",
-        "end_offset", "offset", "length", "span", "spans", "location", "text", "input", "prompt",
-        "value", "match", "matched", "content", "message", "usage", "tokens", "index", "count",
-        "threshold", "thresholds", "provider", "detector", "vendor", "name_space", "namespace", "metadata",
-        "explanation", "analysis_explanation", "recognition_metadata", "blocked", "filtered", "intervened",
-        "action", "actions", "redacted", "masked", "sanitized", "sanitized_prompt", "elapsed",
+        "id",
+        "model",
+        "model_version",
+        "version",
+        "created",
+        "timestamp",
+        "ts",
+        "time",
+        "latency",
+        "latency_ms",
+        "duration",
+        "duration_ms",
+        "request_id",
+        "requestid",
+        "trace_id",
+        "object",
+        "language",
+        "languages",
+        "detected_languages",
+        "lang",
+        "start",
+        "end",
+        "begin_offset",
+        "end_offset",
+        "offset",
+        "length",
+        "span",
+        "spans",
+        "location",
+        "text",
+        "input",
+        "prompt",
+        "value",
+        "match",
+        "matched",
+        "content",
+        "message",
+        "usage",
+        "tokens",
+        "index",
+        "count",
+        "threshold",
+        "thresholds",
+        "provider",
+        "detector",
+        "vendor",
+        "name_space",
+        "namespace",
+        "metadata",
+        "explanation",
+        "analysis_explanation",
+        "recognition_metadata",
+        "blocked",
+        "filtered",
+        "intervened",
+        "action",
+        "actions",
+        "redacted",
+        "masked",
+        "sanitized",
+        "sanitized_prompt",
+        "elapsed",
     )
 )
-VERDICT_KEYS = frozenset(("flagged", "unsafe", "is_unsafe", "harmful", "is_harmful", "toxic", "is_toxic", "detected",
-                          "attack_detected", "attackdetected", "violation", "violated", "verdict", "decision",
-                          "result", "status", "label", "classification", "prediction", "outcome", "safe", "is_safe"))
-INVERTED_KEYS = frozenset(("is_valid", "valid", "is_safe", "safe", "passed", "pass", "ok", "allowed", "compliant", "clean"))
-POSITIVE_WORDS = frozenset(("unsafe", "flagged", "yes", "true", "harmful", "toxic", "detected", "violation", "malicious",
-                            "blocked", "fail", "failed", "positive", "attack", "injection", "jailbreak"))
-NEGATIVE_WORDS = frozenset(("safe", "no", "false", "benign", "clean", "pass", "passed", "ok", "none", "negative",
-                            "allowed", "not_flagged", "non_toxic", "neutral", "legitimate"))
-LEVEL_WORDS = {"none": 0, "negligible": 0, "safe": 0, "very_low": 0, "low": 1, "medium": 2, "moderate": 2,
-               "high": 3, "very_high": 3, "critical": 3, "severe": 3}
-CATEGORY_KEYS = ("category", "label", "type", "entity_type", "entityType", "name", "class", "attribute", "infoType",
-                 "info_type", "policy", "rule", "topic", "kind", "risk", "violation_type", "pattern")
-SIGNAL_KEYS = ("score", "value", "probability", "severity", "flagged", "detected", "filtered", "likelihood", "is_valid", "confidence")
-CONTAINER_HINTS = ("categories", "category_scores", "scores", "labels", "attributes", "classes", "results", "findings")
+VERDICT_KEYS = frozenset(
+    (
+        "flagged",
+        "unsafe",
+        "is_unsafe",
+        "harmful",
+        "is_harmful",
+        "toxic",
+        "is_toxic",
+        "detected",
+        "attack_detected",
+        "attackdetected",
+        "violation",
+        "violated",
+        "verdict",
+        "decision",
+        "result",
+        "status",
+        "label",
+        "classification",
+        "prediction",
+        "outcome",
+        "safe",
+        "is_safe",
+    )
+)
+INVERTED_KEYS = frozenset(
+    ("is_valid", "valid", "is_safe", "safe", "passed", "pass", "ok", "allowed", "compliant", "clean")
+)
+POSITIVE_WORDS = frozenset(
+    (
+        "unsafe",
+        "flagged",
+        "yes",
+        "true",
+        "harmful",
+        "toxic",
+        "detected",
+        "violation",
+        "malicious",
+        "blocked",
+        "fail",
+        "failed",
+        "positive",
+        "attack",
+        "injection",
+        "jailbreak",
+    )
+)
+NEGATIVE_WORDS = frozenset(
+    (
+        "safe",
+        "no",
+        "false",
+        "benign",
+        "clean",
+        "pass",
+        "passed",
+        "ok",
+        "none",
+        "negative",
+        "allowed",
+        "not_flagged",
+        "non_toxic",
+        "neutral",
+        "legitimate",
+    )
+)
+LEVEL_WORDS = {
+    "none": 0,
+    "negligible": 0,
+    "safe": 0,
+    "very_low": 0,
+    "low": 1,
+    "medium": 2,
+    "moderate": 2,
+    "high": 3,
+    "very_high": 3,
+    "critical": 3,
+    "severe": 3,
+}
+CATEGORY_KEYS = (
+    "category",
+    "label",
+    "type",
+    "entity_type",
+    "entityType",
+    "name",
+    "class",
+    "attribute",
+    "infoType",
+    "info_type",
+    "policy",
+    "rule",
+    "topic",
+    "kind",
+    "risk",
+    "violation_type",
+    "pattern",
+)
+# Lists of bare category strings under these keys are flagged categories: {"violations": ["hate"]}.
+LIST_CATEGORY_KEYS = frozenset(
+    (
+        "categories",
+        "flagged_categories",
+        "labels",
+        "violations",
+        "detected",
+        "types",
+        "reasons",
+        "policies",
+        "violated_categories",
+    )
+)
+SIGNAL_KEYS = (
+    "score",
+    "value",
+    "probability",
+    "severity",
+    "flagged",
+    "detected",
+    "filtered",
+    "likelihood",
+    "is_valid",
+    "confidence",
+)
+CONTAINER_HINTS = (
+    "categories",
+    "category_scores",
+    "scores",
+    "labels",
+    "attributes",
+    "classes",
+    "results",
+    "findings",
+)
+
+
+_KEY_CACHE: dict[Any, str] = {}
 
 
 def _key(name: Any) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_")
+    """``"Self-Harm/Intent"`` -> ``"self_harm_intent"`` (cached: keys repeat across outputs)."""
+    key = _KEY_CACHE.get(name)
+    if key is None:
+        key = re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_")
+        if len(_KEY_CACHE) < 50_000 and isinstance(name, str) and len(name) <= 64:
+            _KEY_CACHE[name] = key
+    return key
 
 
 def _item_category(item: dict) -> str | None:
@@ -565,7 +880,17 @@ def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | 
     """(counted, score, certainty) for a {category, <signal>} item; counted None if no signal."""
     for key, raw in item.items():
         k = _key(key)
-        if k in ("flagged", "detected", "is_flagged", "unsafe", "violated", "triggered", "match", "matched", "positive") and isinstance(raw, bool):
+        if k in (
+            "flagged",
+            "detected",
+            "is_flagged",
+            "unsafe",
+            "violated",
+            "triggered",
+            "match",
+            "matched",
+            "positive",
+        ) and isinstance(raw, bool):
             return raw, None, 0.9
         if k in INVERTED_KEYS and isinstance(raw, bool):
             return (not raw), None, 0.85
@@ -583,13 +908,24 @@ def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | 
             level = dlp_likelihood(raw)
             if level is not None:
                 return level >= 4, level / 5, 0.85
+        if (
+            k in ("confidence", "score", "probability", "risk")
+            and isinstance(raw, str)
+            and _key(raw) in LEVEL_WORDS
+        ):
+            level = LEVEL_WORDS[_key(raw)]  # Bedrock-style {"confidence": "HIGH"}
+            return level >= 2, level / 3, 0.75
     score = unit_score(first_key(item, SCORE_KEYS))
     if score is not None:
-        offsets = any(k in item for k in ("start", "end", "begin", "offset", "BeginOffset", "location", "span"))
+        offsets = any(
+            k in item for k in ("start", "end", "begin", "offset", "BeginOffset", "location", "span")
+        )
         if offsets:  # an entity with a position: the detector already thresholded it
             return True, score, 0.85
         return score >= cfg.threshold, score, 0.8
-    if any(k in item for k in ("start", "end", "BeginOffset", "offset", "span", "location", "match", "value")):
+    if any(
+        k in item for k in ("start", "end", "BeginOffset", "offset", "span", "location", "match", "value")
+    ):
         return True, None, 0.8  # an entity list item without a score
     return None, None, 0.0
 
@@ -606,7 +942,10 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
         if "\n" in value or value.lower().startswith(("safe", "unsafe")):
             lg = read_llama_guard(value, cfg)
             if lg.status == "ok":
-                return Reading(findings=[Finding(f.category, f.counted, f.score, f.path, 0.8) for f in lg.findings], verdict=lg.verdict)
+                return Reading(
+                    findings=[Finding(f.category, f.counted, f.score, f.path, 0.8) for f in lg.findings],
+                    verdict=lg.verdict,
+                )
         return Reading(status="unreadable", reason="free text")
     if isinstance(value, dict) and (name := _item_category(value)) is not None:
         counted, score, certainty = _item_decision(value, cfg)
@@ -620,7 +959,9 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
     return reading
 
 
-def _walk(value: Any, path: str, depth: int, budget: Budget, cfg: ReaderConfig, reading: Reading, parent: str = "") -> Iterator[Finding]:
+def _walk(
+    value: Any, path: str, depth: int, budget: Budget, cfg: ReaderConfig, reading: Reading, parent: str = ""
+) -> Iterator[Finding]:
     if depth > MAX_DEPTH or not budget.take():
         return
     if isinstance(value, list):
@@ -638,9 +979,8 @@ def _walk(value: Any, path: str, depth: int, budget: Budget, cfg: ReaderConfig, 
                 yield Finding(name, True, None, f"{path}[{i}]", 0.7)
             elif isinstance(item, (dict, list)):
                 yield from _walk(item, f"{path}[{i}]", depth + 1, budget, cfg, reading, parent)
-            elif isinstance(item, str) and parent and _key(parent) in ("categories", "flagged_categories", "labels", "violations", "detected", "types", "reasons", "policies", "violated_categories"):
-                if item.strip():
-                    yield Finding(item.strip()[:200], True, None, f"{path}[{i}]", 0.8)
+            elif isinstance(item, str) and item.strip() and _key(parent) in LIST_CATEGORY_KEYS:
+                yield Finding(item.strip()[:200], True, None, f"{path}[{i}]", 0.8)
         return
     if not isinstance(value, dict):
         return
@@ -677,11 +1017,29 @@ def _walk(value: Any, path: str, depth: int, budget: Budget, cfg: ReaderConfig, 
                     reading.verdict = True
                 elif word in NEGATIVE_WORDS:
                     reading.verdict = bool(reading.verdict)
-                elif k in ("label", "classification", "prediction", "category", "result", "outcome", "decision"):
+                elif k in (
+                    "label",
+                    "classification",
+                    "prediction",
+                    "category",
+                    "result",
+                    "outcome",
+                    "decision",
+                ):
                     yield Finding(item.strip()[:200], True, unit_score(value.get("score")), child, 0.7)
-            elif k in ("severity", "level", "risk_level", "likelihood") or word in LEVEL_WORDS or word in DLP_LIKELIHOOD:
+            elif (
+                k in ("severity", "level", "risk_level", "likelihood")
+                or word in LEVEL_WORDS
+                or word in DLP_LIKELIHOOD
+            ):
                 if word in LEVEL_WORDS:
-                    yield Finding((parent if k in ("severity", "level", "risk_level") and parent else str(key))[:200], LEVEL_WORDS[word] >= 2, LEVEL_WORDS[word] / 3, child, 0.75)
+                    yield Finding(
+                        (parent if k in ("severity", "level", "risk_level") and parent else str(key))[:200],
+                        LEVEL_WORDS[word] >= 2,
+                        LEVEL_WORDS[word] / 3,
+                        child,
+                        0.75,
+                    )
                 elif item.strip().upper() in DLP_LIKELIHOOD:
                     level = DLP_LIKELIHOOD[item.strip().upper()]
                     yield Finding(str(key)[:200], level >= 4, level / 5, child, 0.8)
@@ -702,7 +1060,12 @@ def _walk(value: Any, path: str, depth: int, budget: Budget, cfg: ReaderConfig, 
                 if scores:
                     yield Finding(str(key)[:200], max(scores) >= cfg.threshold, max(scores), child, 0.75)
                 continue
-            if item and all(isinstance(x, str) for x in item[:100]) and k not in CONTAINER_HINTS and k not in ("categories", "flagged_categories", "labels", "violations", "types", "reasons", "policies", "violated_categories", "detected"):
+            if (
+                item
+                and all(isinstance(x, str) for x in item[:100])
+                and k not in CONTAINER_HINTS
+                and k not in LIST_CATEGORY_KEYS
+            ):
                 # {"EMAIL": ["a@b.c"]}: a type with its matches
                 yield Finding(str(key)[:200], True, None, child, 0.7)
                 continue
@@ -739,7 +1102,10 @@ def read(output: Any, format: str = "generic", cfg: ReaderConfig | None = None) 
     if problem:
         return Reading(status="error", reason=problem)
     if (reason := error_reason(value)) is not None:
-        return Reading(status="error", reason=reason)
+        filtered = azure_filtered_error(value) if format == "azure_content_safety" else None
+        if filtered is None:
+            return Reading(status="error", reason=reason)
+        value = filtered  # Azure OpenAI refused with a content filter verdict: that is the finding
     reader = READERS.get(format, read_generic)
     try:
         reading = reader(value, cfg)

@@ -113,7 +113,8 @@ def map_lines(lines: Iterable[str], mapper: Mapper, summary: Summary) -> Iterato
             continue
         except Exception as err:  # a mapper bug must not lose the rest of the file
             summary.errors += 1
-            logger.exception("line %d: mapping failed (%s)", line_no, type(err).__name__)
+            # The exception's message may quote the output: log its type only (metadata).
+            logger.error("line %d: mapping failed (%s)", line_no, type(err).__name__)
             yield error_record(line_no, f"internal error while mapping ({type(err).__name__})", rid)
             continue
         summary.routes[event["provenance"]["route"]] += 1

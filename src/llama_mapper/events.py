@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -13,9 +14,22 @@ from llama_mapper.taxonomy import Taxonomy
 MAX_NOTES = 500
 
 
+_last_ts: tuple[int, str] = (-1, "")
+
+
 def utc_now() -> str:
-    """Current time as an RFC 3339 UTC timestamp."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Current time as an RFC 3339 UTC timestamp with milliseconds (formatted once per millisecond)."""
+    global _last_ts
+    ms = time.time_ns() // 1_000_000
+    if ms != _last_ts[0]:
+        stamp = datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+        _last_ts = (ms, stamp.replace("+00:00", "Z"))
+    return _last_ts[1]
+
+
+def _unit(value: float) -> float:
+    """Clamp to [0, 1] and round to 4 places."""
+    return round(min(max(float(value), 0.0), 1.0), 4)
 
 
 def make_event(
@@ -40,10 +54,8 @@ def make_event(
     """
     event: dict[str, Any] = {
         "taxonomy": labels,
-        "scores": {
-            label: round(min(max(float(scores.get(label, confidence)), 0.0), 1.0), 4) for label in labels
-        },
-        "confidence": round(min(max(float(confidence), 0.0), 1.0), 4),
+        "scores": {label: _unit(scores.get(label, confidence)) for label in labels},
+        "confidence": _unit(confidence),
     }
     if notes:
         event["notes"] = notes[:MAX_NOTES]

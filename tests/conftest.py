@@ -31,3 +31,14 @@ def taxonomy():
     from llama_mapper.taxonomy import load_taxonomy
 
     return load_taxonomy()
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A small generated dataset folder (as `make data` writes it) for training tests."""
+    from llama_mapper.data import TrainingDataGenerator, save_dataset
+
+    generator = TrainingDataGenerator(seed=5)
+    out = tmp_path_factory.mktemp("data") / "mapper-dataset"
+    save_dataset(generator.generate_dataset(size=64, eval_size=32), out, generator.metadata(64, 32))
+    return out

@@ -9,7 +9,7 @@ import yaml
 
 from llama_mapper.catalog import read
 from llama_mapper.data import HELD_OUT_DETECTORS, TEST_VENDORS, TrainingDataGenerator, save_dataset
-from llama_mapper.prompt import parse_answer
+from llama_mapper.prompt import category_examples, fixed_answer, join_labels, parse_answer
 from llama_mapper.taxonomy import normalize_text
 
 
@@ -33,7 +33,14 @@ def test_rows_are_valid_conversations_with_taxonomy_answers(dataset, taxonomy):
             assert row["messages"] == row["prompt"] + row["completion"]
             assert parse_answer(row["completion"][0]["content"], taxonomy) == row["labels"]
             assert row["labels"] and all(label in taxonomy for label in row["labels"])
-            assert len(row["prompt"][1]["content"]) < 700
+            assert len(row["prompt"][1]["content"]) < 700 + 100  # raw output capped at 700 characters
+            # categories mode: one short prompt per counted category; the answers add up to the labels
+            assert len(row["category_labels"]) == len(row["categories"]) == len(row["candidates"])
+            fixed = fixed_answer(row["categories"], row["status"], row["verdict"])
+            assert (fixed or join_labels(row["category_labels"], taxonomy)) == row["labels"]
+            for example, labels in zip(category_examples(row), row["category_labels"], strict=True):
+                assert len(example["prompt"][1]["content"]) < 300
+                assert parse_answer(example["completion"][0]["content"], taxonomy) == labels
 
 
 def test_the_mix_covers_formats_kinds_and_sources(dataset):

@@ -27,8 +27,16 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from llama_mapper import __version__
+from llama_mapper.candidates import NUM_CANDIDATES, CandidateIndex
 from llama_mapper.catalog import Catalog, Detector, load_catalog, read
-from llama_mapper.prompt import PROMPT_VERSION, build_prompt, format_answer
+from llama_mapper.prompt import (
+    MAX_CATEGORIES,
+    PROMPT_VERSION,
+    build_prompt,
+    fixed_answer,
+    format_answer,
+    join_labels,
+)
 from llama_mapper.rules import ERROR, POLICY, SAFE, RulesMapper
 from llama_mapper.taxonomy import Taxonomy, load_taxonomy, normalize_text
 
@@ -83,6 +91,7 @@ class Example:
     kind: str  # benign | single | multi | error | near_threshold | verdict ...
     detector_seen: bool = True  # does train contain this detector
     spellings: list[str] = field(default_factory=list)  # category spellings used (for split hygiene)
+    category_labels: dict[str, str] = field(default_factory=dict)  # synthetic: respelled category -> label
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,14 +432,15 @@ class TrainingDataGenerator:
         seed: int = 42,
         taxonomy: Taxonomy | None = None,
         catalog: Catalog | None = None,
-        prompt_mode: str = "categories",
         catalog_share: float = 0.45,
+        with_candidates: bool = True,
     ) -> None:
         self.seed = seed
         self.taxonomy = taxonomy or load_taxonomy()
         self.catalog = catalog or load_catalog(self.taxonomy.version)
         self.rules = RulesMapper(self.catalog, self.taxonomy)
-        self.prompt_mode = prompt_mode
+        self.with_candidates = with_candidates
+        self._index: CandidateIndex | None = None
         self.catalog_share = catalog_share
         self.spellings = SpellingPool.build(self.taxonomy, self.catalog, seed)
         self.dropped = 0  # synthetic outputs whose reading disagreed with their construction
@@ -514,6 +524,7 @@ class TrainingDataGenerator:
             "multi" if k > 1 else "single",
             split != "test",
             phrases,
+            dict(zip(on, labels, strict=True)),
         )
 
     def synthetic_safe_or_verdict(self, rng: random.Random, split: str) -> Example:
@@ -550,39 +561,89 @@ class TrainingDataGenerator:
             made += 1
             yield ex
 
-    def to_row(self, ex: Example, split: str, index: int) -> dict[str, Any]:
-        """A dataset row: request, labels, extracted categories and the conversational turns."""
+    def category_labels(
+        self, ex: Example, det: Detector | None, categories: list[str]
+    ) -> list[list[str]] | None:
+        """The labels of each counted category: by construction (synthetic) or by the catalog's rules."""
+        out = []
+        for category in categories:
+            if category in ex.category_labels:
+                out.append([ex.category_labels[category]])
+                continue
+            mapped = self.rules.label_category(category, det) if det else None
+            if mapped is None:
+                return None
+            out.append(sorted(mapped[0], key=self.taxonomy.names.index) or [SAFE])
+        return out
+
+    def to_row(self, ex: Example, split: str, index: int) -> dict[str, Any] | None:
+        """A dataset row: request, labels, extracted categories with their labels, the raw-mode turns.
+
+        None when the per-category labels do not add up to the request's labels (never expected).
+        """
         det = self.catalog.get(ex.detector)
         reading = det.read(ex.output) if det else read(ex.output)
-        categories = [f.category for f in reading.findings if f.counted]
+        categories = list(dict.fromkeys(f.category for f in reading.findings if f.counted))[:MAX_CATEGORIES]
         labels = sorted(set(ex.labels), key=self.taxonomy.names.index)  # one canonical order to learn
+        per_category = self.category_labels(ex, det, categories) if categories else []
+        if per_category is None:
+            return None
+        fixed = fixed_answer(categories, reading.status, reading.verdict)
+        if (fixed or join_labels(per_category, self.taxonomy)) != labels:
+            return None
+        prompt = build_prompt(ex.detector, output=ex.output, mode="raw")
         answer = [{"role": "assistant", "content": format_answer(labels)}]
-        prompt = build_prompt(ex.detector, categories=categories, mode="categories")
-        prompt_raw = build_prompt(ex.detector, output=ex.output, mode="raw")
-        chosen = prompt if self.prompt_mode == "categories" else prompt_raw
         return {
             "id": f"{split}-{index:06d}",
             "detector": ex.detector,
+            "catalog_name": det.name if det else None,
             "output": json.dumps(ex.output, ensure_ascii=False),
             "labels": labels,
             "categories": categories,
+            "category_labels": per_category,
+            "candidates": [],  # filled per split, in one batch (see add_candidates)
+            "status": reading.status,
+            "verdict": bool(reading.verdict),
             "source": ex.source,
             "kind": ex.kind,
             "detector_seen": ex.detector_seen,
-            "prompt": chosen,
+            "prompt": prompt,
             "completion": answer,
-            "messages": chosen + answer,
-            "prompt_raw": prompt_raw,
+            "messages": prompt + answer,
         }
+
+    def candidate_index(self) -> CandidateIndex:
+        """Retrieval over what training may see: label descriptions and the train-only spellings."""
+        if self._index is None:
+            self._index = CandidateIndex.from_taxonomy(
+                self.taxonomy, phrases=self.spellings.train, detectors=self.train_detectors
+            )
+        return self._index
+
+    def add_candidates(self, rows: list[dict[str, Any]]) -> None:
+        """Candidate labels for every category of every row (one embedding batch)."""
+        flat = [c for row in rows for c in row["categories"]]
+        names = [row["catalog_name"] for row in rows for _ in row["categories"]]
+        found = iter(self.candidate_index().top(flat, detectors=names))
+        for row in rows:
+            row["candidates"] = [next(found) for _ in row["categories"]]
 
     def generate_split(self, split: str, n: int, progress: bool = True) -> list[dict[str, Any]]:
         offset = {"train": 0, "validation": 1, "test": 2}[split]
         rows = []
         bar = tqdm(total=n, desc=f"generating {split}", disable=not progress, mininterval=0.5)
-        for i, ex in enumerate(self.examples(n, split, self.seed * 1000 + offset)):
-            rows.append(self.to_row(ex, split, i))
+        for ex in self.examples(n * 2, split, self.seed * 1000 + offset):
+            row = self.to_row(ex, split, len(rows))
+            if row is None:
+                self.dropped += 1
+                continue
+            rows.append(row)
             bar.update()
+            if len(rows) == n:
+                break
         bar.close()
+        if self.with_candidates:
+            self.add_candidates(rows)
         return rows
 
     def generate_dataset(self, size: int = 6000, eval_size: int | None = None, progress: bool = False):
@@ -603,7 +664,7 @@ class TrainingDataGenerator:
             "generator_version": GENERATOR_VERSION,
             "llama_mapper_version": __version__,
             "prompt_version": PROMPT_VERSION,
-            "prompt_mode": self.prompt_mode,
+            "candidates": NUM_CANDIDATES if self.with_candidates else 0,
             "taxonomy": self.taxonomy.id,
             "seed": self.seed,
             "size": size,
@@ -647,11 +708,19 @@ def dataset_card(dataset, metadata: dict[str, Any]) -> str:
 
 # Llama Mapper SFT data ({metadata["taxonomy"]})
 
-Raw AI-safety detector outputs in the vendors' real formats, each with its canonical labels, as
-conversational prompt/completion rows (`prompt`, `completion`, and `messages` = both).
+Raw AI-safety detector outputs in the vendors' real formats, each with its canonical labels.
 Generated by `llama_mapper.data.TrainingDataGenerator` (generator {metadata["generator_version"]},
-seed {metadata["seed"]}, prompt mode `{metadata["prompt_mode"]}`). All outputs are synthetic: no
+seed {metadata["seed"]}, prompt version {metadata["prompt_version"]}). All outputs are synthetic: no
 real user content.
+
+- `prompt`, `completion`, `messages`: one conversation per request in `raw` mode (the model reads the
+  compacted output), for large models; TRL trains on them as they are.
+- `categories`, `category_labels`, `candidates`: the counted category strings that the deterministic
+  reader extracts, the labels of each, and the candidate labels retrieved for each by embedding
+  similarity. Small models train on one conversation per category, built by
+  `llama_mapper.prompt.category_examples(row)` (`categories` mode).
+- `status`, `verdict`: what the reader made of the output; rows without counted categories are
+  decided by `llama_mapper.prompt.fixed_answer` (safe, flagged or error), not by a model.
 
 | split | rows |
 |---|---|

@@ -2,8 +2,11 @@
 
 Two modes:
 - ``categories`` (default, for small models): the deterministic reader extracts the counted category
-  strings; the model only maps ``detector + categories`` to labels. ~20-40 tokens a prompt.
-- ``raw`` (for large models that can read JSON): the detector name and the compacted raw output.
+  strings; the model maps one category at a time (with the detector's name and a few candidate labels
+  retrieved by embedding similarity) and code joins the answers. ~60 tokens a prompt. A request with
+  no counted category needs no model: :func:`fixed_answer` decides it (safe, flagged or error).
+- ``raw`` (for large models that can read JSON): the detector name and the compacted raw output,
+  one prompt per request.
 
 The model answers a JSON array of taxonomy labels, e.g. ``["HARM.SPEECH.Threat"]``; code builds the
 canonical event around it (scores, confidence, provenance, controls).
@@ -12,15 +15,13 @@ canonical event around it (scores, confidence, provenance, controls).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from llama_mapper.taxonomy import Taxonomy
 
-PROMPT_VERSION = "1"
-SYSTEM_PROMPT = (
-    "Map a safety detector's flagged categories to canonical taxonomy labels. Answer a JSON array of labels."
-)
+PROMPT_VERSION = "3"
+SYSTEM_PROMPT = "Map the safety detector's category to taxonomy labels, as a JSON array."
 SYSTEM_PROMPT_RAW = (
     "Map a safety detector's raw output to canonical taxonomy labels. Answer a JSON array of labels."
 )
@@ -36,10 +37,27 @@ def clean_category(category: str) -> str:
     return text[:MAX_CATEGORY_CHARS]
 
 
-def categories_user_turn(detector: str, categories: Iterable[str]) -> str:
-    """The user turn in ``categories`` mode."""
-    cats = list(dict.fromkeys(clean_category(c) for c in categories if str(c).strip()))[:MAX_CATEGORIES]
-    return f"detector: {clean_category(detector)}\ncategories: {'; '.join(cats) if cats else '(none)'}"
+def category_user_turn(detector: str, category: str, candidates: Iterable[str] = ()) -> str:
+    """The user turn in ``categories`` mode: one category, with candidate labels when known."""
+    text = f"detector: {clean_category(detector)}\ncategory: {clean_category(category)}"
+    candidates = list(candidates)
+    return text + (f"\ncandidates: {'; '.join(candidates)}" if candidates else "")
+
+
+def fixed_answer(
+    categories: Iterable[str], status: str = "ok", verdict: bool | None = None
+) -> list[str] | None:
+    """The answer for a request without counted categories (error, unreadable, flagged or safe).
+
+    None when there are categories: then the model (or the rules) must map them.
+    """
+    if status == "error":
+        return ["OTHER.ModelError"]
+    if status != "ok":
+        return ["OTHER.Unknown"]
+    if any(str(c).strip() for c in categories):
+        return None
+    return ["OTHER.PolicyViolation"] if verdict else ["OTHER.Safe"]
 
 
 def compact_output(output: Any, max_chars: int = MAX_RAW_CHARS) -> str:
@@ -72,13 +90,20 @@ def raw_user_turn(detector: str, output: Any, max_chars: int = MAX_RAW_CHARS) ->
 
 
 def build_prompt(
-    detector: str, *, categories: Iterable[str] = (), output: Any = None, mode: str = "categories"
+    detector: str,
+    *,
+    category: str | None = None,
+    candidates: Iterable[str] = (),
+    output: Any = None,
+    mode: str = "categories",
 ) -> list[dict[str, str]]:
-    """System and user messages for one request, in the given mode."""
+    """System and user messages: one category (``categories`` mode) or one whole output (``raw``)."""
     if mode == "categories":
+        if category is None:
+            raise ValueError("categories mode maps one category: pass category=")
         return [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": categories_user_turn(detector, categories)},
+            {"role": "user", "content": category_user_turn(detector, category, candidates)},
         ]
     if mode == "raw":
         return [
@@ -88,9 +113,40 @@ def build_prompt(
     raise ValueError(f"unknown prompt mode {mode!r}; choose one of {MODES}")
 
 
+def category_prompts(
+    detector: str, categories: Sequence[str], candidates: Sequence[Sequence[str]] | None = None
+) -> list[list[dict[str, str]]]:
+    """One ``categories``-mode prompt per category of a request."""
+    cands = candidates or [[] for _ in categories]
+    return [build_prompt(detector, category=c, candidates=k) for c, k in zip(categories, cands, strict=True)]
+
+
+def prompt_detector(row: dict[str, Any]) -> str:
+    """The detector name a prompt shows: the catalog's name when the catalog knows the detector
+    (``"Llama Guard 4"`` and ``"meta-llama/Llama-Guard-3-8B"`` are both ``llama-guard``), else as sent."""
+    return row.get("catalog_name") or row["detector"]
+
+
+def category_examples(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Conversational prompt/completion pairs, one per counted category of a dataset row."""
+    prompts = category_prompts(prompt_detector(row), row["categories"], row.get("candidates"))
+    return [
+        {"prompt": prompt, "completion": [{"role": "assistant", "content": format_answer(labels)}]}
+        for prompt, labels in zip(prompts, row["category_labels"], strict=True)
+    ]
+
+
 def format_answer(labels: Iterable[str]) -> str:
     """The assistant turn: a compact JSON array of labels."""
     return json.dumps(list(dict.fromkeys(labels)), separators=(",", ":"))
+
+
+def join_labels(answers: Iterable[Iterable[str]], taxonomy: Taxonomy) -> list[str]:
+    """One request's labels from its categories' answers: the union, ``OTHER.Safe`` only when alone."""
+    labels = {label for answer in answers for label in answer}
+    if len(labels) > 1:
+        labels.discard("OTHER.Safe")
+    return sorted(labels, key=taxonomy.names.index)
 
 
 def parse_answer(text: str, taxonomy: Taxonomy) -> list[str] | None:

@@ -1,0 +1,110 @@
+"""The adapter's model card, rendered from ``model_cards/`` with huggingface_hub's ``ModelCard``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+SLICE_NAMES = {
+    "all": "all test rows",
+    "seen": "detectors seen in training",
+    "unseen": "detectors never seen in training",
+    "catalog": "catalog detectors' formats",
+    "synthetic": "unknown detectors, respelled categories",
+}
+
+
+def dataset_line(info: dict[str, Any]) -> str:
+    """How the card names the training data: Hub repo and commit, or local folder and fingerprint."""
+    if info.get("source") == "hub":
+        return f"`{info['repo']}` at `{info.get('revision') or 'main'}` (commit `{info['sha']}`)"
+    return f"local folder `{Path(info.get('path', '?')).name}` ({info.get('fingerprint', '?')[:23]}...)"
+
+
+def card_data(name: str, metadata: dict[str, Any]) -> ModelCardData:
+    """YAML metadata: base model, PEFT, tags, dataset and the headline results (model-index)."""
+    metrics = metadata.get("metrics", {})
+    dataset = metadata.get("dataset", {})
+    dataset_id = dataset.get("repo") or "local/mapper-dataset"
+    results = [
+        EvalResult(
+            task_type="text-generation",
+            dataset_type=dataset_id,
+            dataset_name=f"Llama Mapper test split ({label})",
+            dataset_split="test",
+            dataset_revision=dataset.get("sha"),
+            metric_type="exact_match",
+            metric_name=f"label exact-set accuracy, {label}",
+            metric_value=metrics[key],
+        )
+        for key, label in (("test_exact_match", "all"), ("test_unseen_exact_match", "unseen detectors"))
+        if key in metrics
+    ]
+    base = metadata["base_model"]
+    return ModelCardData(
+        base_model=base["model_id"] if base["source"] in ("hub", "gguf") else None,
+        library_name="peft",
+        license="apache-2.0",
+        pipeline_tag="text-generation",
+        tags=["llama-mapper", "lora", "ai-safety", "compliance", metadata.get("taxonomy", "taxonomy")],
+        datasets=[dataset["repo"]] if dataset.get("repo") else None,
+        model_name=name,
+        eval_results=results or None,
+        llama_mapper={
+            k: metadata.get(k)
+            for k in ("taxonomy", "frameworks", "prompt_version", "prompt_mode", "base_model")
+        },
+    )
+
+
+def render_adapter_card(name: str, metadata: dict[str, Any], template: str | Path) -> ModelCard:
+    """The card for an adapter folder called ``name`` from its metadata (``llama_mapper.json``)."""
+    template = Path(template)
+    if not template.is_file():
+        raise FileNotFoundError(f"model card template {template} not found (run from the repository root)")
+    metrics = metadata.get("metrics", {})
+    results = [
+        {
+            "slice": SLICE_NAMES.get(s, s),
+            "exact_match": f"{metrics[f'test_{p}exact_match']:.3f}",
+            "parseable": f"{metrics.get(f'test_{p}parseable', 0):.3f}",
+            "n": metrics.get(f"test_{p}n", ""),
+        }
+        for s in SLICE_NAMES
+        if f"test_{(p := '' if s == 'all' else s + '_')}exact_match" in metrics
+    ]
+    base = metadata["base_model"]
+    hw = metadata.get("hardware", {})
+    return ModelCard.from_template(
+        card_data(name, metadata),
+        template_path=str(template),
+        model_name=name,
+        taxonomy=metadata.get("taxonomy"),
+        frameworks=metadata.get("frameworks"),
+        base_model=base,
+        base_description=base.get("description", base["model_id"]),
+        adapter=metadata.get("adapter", {}),
+        method="QLoRA (4-bit NF4)" if metadata.get("adapter", {}).get("method") == "qlora" else "LoRA",
+        precision=metadata.get("precision"),
+        hardware=hw.get("device", "?") + (f" ({hw['cpus']} CPUs)" if hw.get("cpus") else ""),
+        prompt_version=metadata.get("prompt_version"),
+        prompt_mode=metadata.get("prompt_mode"),
+        results=results,
+        base_results=f"{metrics['base_test_exact_match']:.3f}"
+        if "base_test_exact_match" in metrics
+        else None,
+        train_minutes=round(metrics.get("train_runtime", 0) / 60, 1),
+        wall_minutes=round(metrics.get("wall_time_s", 0) / 60, 1),
+        dataset_line=dataset_line(metadata.get("dataset", {})),
+        libraries=", ".join(f"{k} {v}" for k, v in metadata.get("libraries", {}).items()),
+        created_at=metadata.get("created_at"),
+    )
+
+
+def write_adapter_card(folder: str | Path, metadata: dict[str, Any], template: str | Path) -> Path:
+    """Render and write ``README.md`` into the adapter folder."""
+    path = Path(folder) / "README.md"
+    render_adapter_card(Path(folder).resolve().name, metadata, template).save(path)
+    return path

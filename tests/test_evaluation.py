@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from llama_mapper.baselines import CategoryBaseline, decide_without_categories, rules_reference
+from llama_mapper.baselines import CategoryBaseline, rules_reference
 from llama_mapper.candidates import strip_affixes
 from llama_mapper.evaluation import exact_set, flat_metrics, score_predictions
+from llama_mapper.prompt import row_fixed_answer
 
 
 def row(detector, categories, labels, seen=True, source="synthetic", status="ok", verdict=False):
@@ -54,10 +55,10 @@ def test_rows_without_categories_form_the_fixed_slice():
 
 
 def test_rows_without_categories_are_decided_like_the_prompt_says():
-    assert decide_without_categories(row("a", [], [], status="error")) == ["OTHER.ModelError"]
-    assert decide_without_categories(row("a", [], [], verdict=True)) == ["OTHER.PolicyViolation"]
-    assert decide_without_categories(row("a", [], [])) == ["OTHER.Safe"]
-    assert decide_without_categories(row("a", ["hate"], [])) is None
+    assert row_fixed_answer(row("a", [], [], status="error")) == ["OTHER.ModelError"]
+    assert row_fixed_answer(row("a", [], [], verdict=True)) == ["OTHER.PolicyViolation"]
+    assert row_fixed_answer(row("a", [], [])) == ["OTHER.Safe"]
+    assert row_fixed_answer(row("a", ["hate"], [])) is None
 
 
 def test_affixes_strip_to_the_core_phrase():

@@ -23,12 +23,20 @@ def train(*args: str, env: dict | None = None, launcher: list[str] | None = None
     )
 
 
+def train_ok(dataset, out, *args: str, **kwargs):
+    """Train the tiny recipe on ``dataset`` into ``out`` and require success."""
+    done = train("--dataset_name", str(dataset), "--output_dir", str(out), *args, **kwargs)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+QUICK = ("--max_steps", "2", "--eval_strategy", "no", "--test_eval_samples", "4")  # seconds, no evaluation
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "tiny-lora@v0.0.1"
-    done = train("--dataset_name", str(tiny_dataset), "--output_dir", str(out))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, done
+    return out, train_ok(tiny_dataset, out)
 
 
 def test_tiny_recipe_trains_and_saves_a_complete_adapter(trained):
@@ -139,20 +147,9 @@ def test_card_is_written_last_with_parseable_metadata_and_lineage(trained):
 
 def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_dataset, tmp_path):
     out = tmp_path / "resume"
-    first = train(
-        "--dataset_name",
-        str(tiny_dataset),
-        "--output_dir",
-        str(out),
-        "--max_steps",
-        "2",
-        "--test_eval_samples",
-        "0",
-    )
-    assert first.returncode == 0, first.stderr[-3000:]
+    train_ok(tiny_dataset, out, "--max_steps", "2", "--test_eval_samples", "0")
     assert (out / "checkpoint-2").is_dir()
-    second = train("--dataset_name", str(tiny_dataset), "--output_dir", str(out), "--test_eval_samples", "0")
-    assert second.returncode == 0, second.stderr[-3000:]
+    second = train_ok(tiny_dataset, out, "--test_eval_samples", "0")
     assert "resuming from" in second.stderr and "checkpoint-2" in second.stderr
     state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
@@ -160,21 +157,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_dataset, tmp_path
 
 def test_qlora_4bit_path_runs_on_the_cpu(tiny_dataset, tmp_path):
     out = tmp_path / "qlora"
-    done = train(
-        "--dataset_name",
-        str(tiny_dataset),
-        "--output_dir",
-        str(out),
-        "--load_in_4bit",
-        "true",
-        "--max_steps",
-        "2",
-        "--eval_strategy",
-        "no",
-        "--test_eval_samples",
-        "4",
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    train_ok(tiny_dataset, out, "--load_in_4bit", "true", *QUICK)
     meta = json.loads((out / "llama_mapper.json").read_text())
     assert meta["adapter"]["method"] == "qlora"
     assert json.loads((out / "adapter_config.json").read_text())["r"] == 8
@@ -203,21 +186,7 @@ def test_ddp_with_two_cpu_processes(tiny_dataset, tmp_path):
         "--num_processes",
         "2",
     ]
-    done = train(
-        "--dataset_name",
-        str(tiny_dataset),
-        "--output_dir",
-        str(out),
-        "--max_steps",
-        "2",
-        "--eval_strategy",
-        "no",
-        "--test_eval_samples",
-        "4",
-        launcher=launcher,
-        timeout=400,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    train_ok(tiny_dataset, out, *QUICK, launcher=launcher, timeout=400)
     assert (out / "adapter_model.safetensors").is_file()
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2

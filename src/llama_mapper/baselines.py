@@ -21,16 +21,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from llama_mapper.candidates import Embedder, strip_affixes
-from llama_mapper.prompt import fixed_answer
+from llama_mapper.prompt import row_fixed_answer
 from llama_mapper.rules import SAFE, UNKNOWN
 from llama_mapper.taxonomy import Taxonomy, load_taxonomy, normalize_text
 
 BASELINES = ("aliases", "normalised", "embeddings")
-
-
-def decide_without_categories(row: dict[str, Any]) -> list[str] | None:
-    """The deterministic answer for a row with no counted category (None when it has some)."""
-    return fixed_answer(row["categories"], row.get("status", "ok"), row.get("verdict"))
 
 
 class CategoryBaseline:
@@ -96,7 +91,7 @@ class CategoryBaseline:
 
     def predict(self, row: dict[str, Any]) -> list[str]:
         """Labels for one dataset row (taxonomy order)."""
-        fixed = decide_without_categories(row)
+        fixed = row_fixed_answer(row)
         if fixed is not None:
             return fixed
         labels: set[str] = set()
@@ -115,7 +110,7 @@ class CategoryBaseline:
 def rules_reference(row: dict[str, Any], taxonomy: Taxonomy | None = None) -> list[str]:
     """The production alias table on the extracted categories: it knows every alias, test spellings too."""
     taxonomy = taxonomy or load_taxonomy()
-    fixed = decide_without_categories(row)
+    fixed = row_fixed_answer(row)
     if fixed is not None:
         return fixed
     labels = set()

@@ -30,9 +30,9 @@ from llama_mapper import __version__
 from llama_mapper.candidates import NUM_CANDIDATES, CandidateIndex
 from llama_mapper.catalog import Catalog, Detector, load_catalog, read
 from llama_mapper.prompt import (
-    MAX_CATEGORIES,
     PROMPT_VERSION,
     build_prompt,
+    extracted_categories,
     fixed_answer,
     format_answer,
     join_labels,
@@ -583,7 +583,7 @@ class TrainingDataGenerator:
         """
         det = self.catalog.get(ex.detector)
         reading = det.read(ex.output) if det else read(ex.output)
-        categories = list(dict.fromkeys(f.category for f in reading.findings if f.counted))[:MAX_CATEGORIES]
+        categories = extracted_categories(reading)
         labels = sorted(set(ex.labels), key=self.taxonomy.names.index)  # one canonical order to learn
         per_category = self.category_labels(ex, det, categories) if categories else []
         if per_category is None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from llama_mapper.prompt import category_prompts, fixed_answer, join_labels, parse_answer, prompt_detector
+from llama_mapper.prompt import category_prompts, join_labels, parse_answer, prompt_detector, row_fixed_answer
 from llama_mapper.taxonomy import Taxonomy, load_taxonomy
 
 STOP = "]"  # every answer is one JSON array: stop at its end instead of generating to the limit
@@ -76,7 +76,7 @@ def exact_set(predicted: Sequence[str] | None, gold: Sequence[str]) -> bool:
 def slices(row: dict[str, Any]) -> list[str]:
     """The slices a row belongs to: ``all``; ``seen``/``unseen`` detector; its source; and ``mapped``
     (counted categories for a model to map) or ``fixed`` (decided without a model: safe, flagged, error)."""
-    fixed = fixed_answer(row.get("categories", ()), row.get("status", "ok"), row.get("verdict")) is not None
+    fixed = row_fixed_answer(row) is not None
     return [
         "all",
         "seen" if row.get("detector_seen", True) else "unseen",
@@ -104,7 +104,7 @@ def row_prompts(row: dict[str, Any], mode: str = "categories") -> list[list[dict
     """The model prompts one request needs: one per category, one raw prompt, or none (fixed answer)."""
     if mode == "raw":
         return [row["prompt"]]
-    if fixed_answer(row["categories"], row.get("status", "ok"), row.get("verdict")) is not None:
+    if row_fixed_answer(row) is not None:
         return None
     return category_prompts(prompt_detector(row), row["categories"], row.get("candidates"))
 
@@ -135,7 +135,7 @@ def predict_rows(
     texts: list[list[str]] = []
     for row, prompts in zip(rows, per_row, strict=True):
         if prompts is None:
-            predictions.append(fixed_answer(row["categories"], row.get("status", "ok"), row.get("verdict")))
+            predictions.append(row_fixed_answer(row))
             texts.append([])
             continue
         raw = [answers[json.dumps(p)] for p in prompts]
@@ -181,12 +181,12 @@ def request_row(detector: str, output: Any, index: Any = None, catalog: Any = No
     """
     from llama_mapper.candidates import CandidateIndex
     from llama_mapper.catalog import load_catalog, read
-    from llama_mapper.prompt import MAX_CATEGORIES, build_prompt
+    from llama_mapper.prompt import build_prompt, extracted_categories
 
     catalog = catalog or load_catalog()
     det = catalog.get(detector)
     reading = det.read(output) if det else read(output)
-    categories = list(dict.fromkeys(f.category for f in reading.findings if f.counted))[:MAX_CATEGORIES]
+    categories = extracted_categories(reading)
     index = index or CandidateIndex.from_taxonomy(load_taxonomy(), detectors=catalog)
     return {
         "detector": detector,

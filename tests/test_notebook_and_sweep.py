@@ -35,6 +35,8 @@ def test_notebook_executes_top_to_bottom_with_the_tiny_recipe(tiny_dataset, tmp_
         )
         .replace('DATASET = "data/mapper-dataset"', f'DATASET = "{tiny_dataset}"')
         .replace('OUTPUT_DIR = "outputs/colab-adapter"', f'OUTPUT_DIR = "{out}"')
+        .replace('REPO = ""', 'REPO = "demo/colab-adapter"')
+        .replace("PUSH = False", "PUSH = True")  # to the suite's local Hub (HF_ENDPOINT)
     )
     NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
@@ -42,10 +44,17 @@ def test_notebook_executes_top_to_bottom_with_the_tiny_recipe(tiny_dataset, tmp_
     outputs = "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
-    assert "exact-set" in outputs and "labels:" in outputs and "PUSH is False" in outputs
+    assert (
+        "exact-set" in outputs
+        and "labels:" in outputs
+        and '"released": "demo/colab-adapter@v0.1.0"' in outputs
+    )
     assert (
         json.loads((out / "llama_mapper.json").read_text())["base_model"]["model_id"] == "tiny-random-llama"
     )
+    from llama_mapper.hub import resolve
+
+    assert resolve("demo/colab-adapter").revision == "v0.1.0"
 
 
 def test_sweep_runs_the_grid_and_names_the_best_setting(tiny_dataset, tmp_path):

@@ -3,40 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import QUICK, ROOT, TINY_RECIPE, TRAIN, train, train_ok
 
-TINY = ROOT / "recipes" / "tiny-random" / "sft" / "config_test.yaml"
-TRAIN = ROOT / "scripts" / "train.py"
-
-
-def train(*args: str, env: dict | None = None, launcher: list[str] | None = None, timeout: int = 300):
-    """Run scripts/train.py in its own process, as `make train` does."""
-    cmd = [*(launcher or [sys.executable]), str(TRAIN), "--config", str(TINY), *args]
-    return subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
-
-
-def train_ok(dataset, out, *args: str, **kwargs):
-    """Train the tiny recipe on ``dataset`` into ``out`` and require success."""
-    done = train("--dataset_name", str(dataset), "--output_dir", str(out), *args, **kwargs)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
-
-
-QUICK = ("--max_steps", "2", "--eval_strategy", "no", "--test_eval_samples", "4")  # seconds, no evaluation
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny") / "tiny-lora@v0.0.1"
-    return out, train_ok(tiny_dataset, out)
+TINY = TINY_RECIPE
 
 
 def test_tiny_recipe_trains_and_saves_a_complete_adapter(trained):

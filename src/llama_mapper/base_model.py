@@ -64,7 +64,7 @@ class BaseModel:
             "local": f"`{self.model_id}` from a local folder",
             "gguf": (
                 f"`{self.model_id}`, de-quantised offline from `{GGUF_FILE}` ({self.revision}); "
-                "the Hub was not reachable"
+                "the Hub could not provide it (offline, unreachable or without it)"
             ),
             "tiny-random": "a tiny random Llama built from a config (tests only)",
         }[self.source]

@@ -7,6 +7,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.2"
+
 SLICE_NAMES = {
     "all": "all test rows",
     "seen": "detectors seen in training",
@@ -67,8 +69,18 @@ def card_data(name: str, metadata: dict[str, Any]) -> ModelCardData:
     )
 
 
-def render_adapter_card(name: str, metadata: dict[str, Any], template: str | Path) -> ModelCard:
-    """The card for an adapter folder called ``name`` from its metadata (``llama_mapper.json``)."""
+def render_adapter_card(
+    name: str,
+    metadata: dict[str, Any],
+    template: str | Path,
+    repo_id: str | None = None,
+    version: str | None = None,
+) -> ModelCard:
+    """The card for an adapter folder called ``name`` from its metadata (``llama_mapper.json``).
+
+    With ``repo_id`` and ``version`` (at push time) the card is the release's: named after the repo,
+    with copy-paste usage pinned to the tag.
+    """
     template = Path(template)
     if not template.is_file():
         raise FileNotFoundError(f"model card template {template} not found (run from the repository root)")
@@ -86,9 +98,13 @@ def render_adapter_card(name: str, metadata: dict[str, Any], template: str | Pat
     base = metadata["base_model"]
     hw = metadata.get("hardware", {})
     return ModelCard.from_template(
-        card_data(name, metadata),
+        card_data(repo_id or name, metadata),
         template_path=str(template),
-        model_name=name,
+        model_name=f"{repo_id}@{version}" if repo_id else name,
+        repo_id=repo_id,
+        version=version,
+        short_name=(repo_id or name).split("/")[-1],
+        tgi_image=TGI_IMAGE,
         taxonomy=metadata.get("taxonomy"),
         frameworks=metadata.get("frameworks"),
         base_model=base,

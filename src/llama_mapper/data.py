@@ -698,7 +698,11 @@ def dataset_card(dataset, metadata: dict[str, Any]) -> str:
         "configs": [
             {"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in dataset]}
         ],
-        "dataset_info": {"splits": [{"name": s, "num_examples": len(ds)} for s, ds in dataset.items()]},
+        "dataset_info": {
+            "splits": [
+                {"name": s, "num_bytes": ds.data.nbytes, "num_examples": len(ds)} for s, ds in dataset.items()
+            ]
+        },
         "llama_mapper": metadata,
     }
     sizes = "\n".join(f"| {s} | {len(ds)} |" for s, ds in dataset.items())

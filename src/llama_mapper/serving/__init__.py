@@ -1,0 +1,1 @@
+"""Serving: the generation engine, TGI's HTTP protocol, and ``ModelServer``."""

@@ -1,0 +1,444 @@
+"""The HTTP API: Text Generation Inference's protocol over :class:`~llama_mapper.serving.engine.Engine`.
+
+``POST /`` and ``/generate``, ``/generate_stream`` (SSE), ``GET /info``, ``/health``, ``/metrics``
+(Prometheus) and ``POST /v1/chat/completions`` (``model`` picks the adapter), with TGI's error bodies
+``{"error", "error_type"}``: 422 ``validation``, 429 ``overloaded``, 424 ``generation``. One deliberate
+difference: an unknown ``adapter_id`` (or chat ``model``) is a 422, where TGI silently runs the base
+model.
+
+Logs and metrics carry metadata only (route, adapter, status, token counts, latency), never inputs
+or generated text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import fields
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from llama_mapper import __version__
+from llama_mapper.serving.engine import (
+    Engine,
+    Generation,
+    GenerationFailed,
+    Overloaded,
+    Parameters,
+    Token,
+    ValidationError,
+)
+
+logger = logging.getLogger("llama_mapper.serve")
+MAX_BODY_BYTES = 1_000_000
+
+
+class GenerateParameters(BaseModel):
+    """TGI's ``parameters`` (unknown keys are ignored, as TGI does)."""
+
+    model_config = ConfigDict(extra="ignore")
+    max_new_tokens: int | None = None
+    do_sample: bool = False
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    typical_p: float | None = None
+    repetition_penalty: float | None = None
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+    details: bool = False
+    decoder_input_details: bool = False
+    top_n_tokens: int | None = None
+    truncate: int | None = None
+    return_full_text: bool | None = False
+    grammar: dict[str, Any] | None = None
+    adapter_id: str | None = None
+    best_of: int | None = None
+    watermark: bool = False
+
+
+class GenerateRequest(BaseModel):
+    inputs: str
+    parameters: GenerateParameters = Field(default_factory=GenerateParameters)
+    stream: bool = False
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    messages: list[ChatMessage]
+    model: str | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: list[str] | str | None = None
+    stream: bool = False
+    response_format: dict[str, Any] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    frequency_penalty: float | None = None
+
+
+def error(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse({"error": message, "error_type": kind}, status_code=status)
+
+
+def to_parameters(p: GenerateParameters) -> Parameters:
+    if p.best_of not in (None, 1):
+        raise ValidationError("`best_of` is not supported by this server: use 1")
+    values = {f.name: getattr(p, f.name) for f in fields(Parameters) if hasattr(p, f.name)}
+    values["return_full_text"] = bool(p.return_full_text)
+    return Parameters(**values)
+
+
+def details_of(gen: Generation, stream: bool = False) -> dict[str, Any]:
+    base = {"finish_reason": gen.finish_reason, "generated_tokens": len(gen.tokens), "seed": gen.seed}
+    if stream:
+        return base | {"input_length": gen.input_length}
+    return base | {
+        "prefill": [{"id": t.id, "text": t.text, "logprob": t.logprob} for t in gen.prefill],
+        "tokens": [t.to_dict() for t in gen.tokens],
+        "top_tokens": [[t.to_dict() for t in step] for step in gen.top_tokens] or None,
+        "best_of_sequences": None,
+    }
+
+
+def chat_grammar(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """TGI's and OpenAI's ``response_format`` spellings -> a grammar."""
+    if not response_format or response_format.get("type") == "text":
+        return None
+    kind = response_format.get("type")
+    if kind == "json_schema" and "json_schema" in response_format:  # OpenAI's spelling
+        return {"type": "json_schema", "value": response_format["json_schema"]}
+    if kind == "json_object" and "value" not in response_format:
+        return {"type": "json", "value": {"type": "object"}}
+    return {"type": kind, "value": response_format.get("value")}
+
+
+class Metrics:
+    """Prometheus metrics named as TGI's (``tgi_*``), in a registry of the app's own."""
+
+    def __init__(self, engine: Engine) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("tgi_request_count", "Requests received", ["route"], registry=self.registry)
+        self.success = Counter(
+            "tgi_request_success", "Requests answered", ["route", "adapter"], registry=self.registry
+        )
+        self.failure = Counter(
+            "tgi_request_failure", "Requests refused or failed", ["route", "err"], registry=self.registry
+        )
+        self.duration = Histogram(
+            "tgi_request_duration",
+            "Request latency in seconds",
+            ["route"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.generated = Histogram(
+            "tgi_request_generated_tokens",
+            "Generated tokens per request",
+            buckets=(1, 4, 16, 64, 256, 1024),
+            registry=self.registry,
+        )
+        queue = Gauge("tgi_queue_size", "Requests waiting or running", registry=self.registry)
+        queue.set_function(lambda: engine.in_flight)
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The FastAPI app (OpenAPI docs at ``/docs``)."""
+    app = FastAPI(title="Llama Mapper model server", version=__version__, description=__doc__)
+    app.state.engine = engine
+    metrics = Metrics(engine)
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        open_path = request.url.path in ("/health", "/docs", "/openapi.json")
+        if api_key and not open_path and request.headers.get("authorization", "") != f"Bearer {api_key}":
+            return error(401, "Unauthorized: send the API key as a bearer token", "authentication")
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > max_body_bytes:
+            return error(413, f"request body over {max_body_bytes} bytes", "validation")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        metrics.failure.labels(request.url.path, "validation").inc()
+        return error(422, f"invalid request: {where}: {first.get('msg', 'malformed body')}", "validation")
+
+    async def run(route: str, prompt: str, params: Parameters) -> Generation | JSONResponse:
+        metrics.requests.labels(route).inc()
+        start = time.perf_counter()
+        try:
+            gen = await asyncio.wrap_future(engine.submit(prompt, params))
+        except ValidationError as err:
+            metrics.failure.labels(route, "validation").inc()
+            return error(422, str(err), "validation")
+        except Overloaded as err:
+            metrics.failure.labels(route, "overloaded").inc()
+            return error(429, str(err), "overloaded")
+        except GenerationFailed as err:
+            metrics.failure.labels(route, "generation").inc()
+            return error(424, str(err), "generation")
+        seconds = time.perf_counter() - start
+        metrics.duration.labels(route).observe(seconds)
+        metrics.generated.observe(len(gen.tokens))
+        metrics.success.labels(route, params.adapter_id or "base").inc()
+        logger.info(
+            "route=%s adapter=%s input_tokens=%d generated_tokens=%d finish=%s latency_ms=%.1f",
+            route, params.adapter_id or "base", gen.input_length, len(gen.tokens), gen.finish_reason, seconds * 1000,
+        )  # fmt: skip
+        return gen
+
+    def answer(body: GenerateRequest, gen: Generation) -> dict[str, Any]:
+        text = (body.inputs + gen.text) if body.parameters.return_full_text else gen.text
+        result: dict[str, Any] = {"generated_text": text}
+        if body.parameters.details or body.parameters.decoder_input_details:
+            result["details"] = details_of(gen)
+        return result
+
+    async def stream(route: str, prompt: str, params: Parameters, full_prefix: str = "") -> Response:
+        """TGI's SSE stream: one event per token, the last one with the text and details."""
+        metrics.requests.labels(route).inc()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        try:
+            future = engine.submit(
+                prompt, params, on_token=lambda t: loop.call_soon_threadsafe(queue.put_nowait, t)
+            )
+        except ValidationError as err:
+            metrics.failure.labels(route, "validation").inc()
+            return error(422, str(err), "validation")
+        except Overloaded as err:
+            metrics.failure.labels(route, "overloaded").inc()
+            return error(429, str(err), "overloaded")
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(queue.put_nowait, f))
+
+        async def events() -> AsyncIterator[bytes]:
+            held: dict[str, Any] | None = None  # the newest token, sent once we know if it is the last
+            index = 0
+            while True:
+                item = await queue.get()
+                if isinstance(item, Token):
+                    if held is not None:
+                        yield f"data: {json.dumps(held)}\n\n".encode()
+                    index += 1
+                    held = {"index": index, "token": item.to_dict(), "generated_text": None, "details": None}
+                    continue
+                exc = item.exception()
+                if exc is not None:
+                    metrics.failure.labels(route, "generation").inc()
+                    kind = "overloaded" if isinstance(exc, Overloaded) else "generation"
+                    yield f"data: {json.dumps({'error': str(exc), 'error_type': kind})}\n\n".encode()
+                    return
+                gen: Generation = item.result()
+                final = held or {"index": index, "token": None, "generated_text": None, "details": None}
+                final["generated_text"] = full_prefix + gen.text
+                if params.details:
+                    final["details"] = details_of(gen, stream=True)
+                metrics.success.labels(route, params.adapter_id or "base").inc()
+                yield f"data: {json.dumps(final)}\n\n".encode()
+                return
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/generate", summary="Generate text (TGI)")
+    async def generate(body: GenerateRequest):
+        try:
+            params = to_parameters(body.parameters)
+        except ValidationError as err:
+            return error(422, str(err), "validation")
+        gen = await run("/generate", body.inputs, params)
+        return gen if isinstance(gen, JSONResponse) else answer(body, gen)
+
+    @app.post("/", summary="Generate text or stream it (TGI's compatibility route)")
+    async def compat(body: GenerateRequest):
+        try:
+            params = to_parameters(body.parameters)
+        except ValidationError as err:
+            return error(422, str(err), "validation")
+        if body.stream:
+            return await stream(
+                "/", body.inputs, params, body.inputs if body.parameters.return_full_text else ""
+            )
+        gen = await run("/", body.inputs, params)
+        return gen if isinstance(gen, JSONResponse) else [answer(body, gen)]
+
+    @app.post("/generate_stream", summary="Stream generated tokens as server-sent events (TGI)")
+    async def generate_stream(body: GenerateRequest):
+        try:
+            params = to_parameters(body.parameters)
+        except ValidationError as err:
+            return error(422, str(err), "validation")
+        return await stream(
+            "/generate_stream", body.inputs, params, body.inputs if body.parameters.return_full_text else ""
+        )
+
+    @app.post("/v1/chat/completions", summary="OpenAI-style chat completions; `model` picks the adapter")
+    async def chat(body: ChatRequest):
+        adapter = None if body.model in (None, "", "tgi") else body.model
+        stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+        params = Parameters(
+            max_new_tokens=body.max_completion_tokens or body.max_tokens,
+            do_sample=body.temperature is not None
+            and body.temperature > 0
+            and body.seed is not None
+            or bool(body.top_p),
+            temperature=body.temperature if body.temperature else None,
+            top_p=body.top_p,
+            seed=body.seed,
+            stop=stop,
+            top_n_tokens=body.top_logprobs if body.logprobs else None,
+            details=body.logprobs,
+            grammar=chat_grammar(body.response_format),
+            adapter_id=adapter,
+        )
+        messages = [
+            {"role": m.role, "content": m.content if isinstance(m.content, str) else _text(m.content)}
+            for m in body.messages
+        ]
+        try:
+            prompt = engine.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        except Exception as err:  # noqa: BLE001 - a template that rejects these messages
+            return error(422, f"messages do not fit the chat template: {err}", "validation")
+        created = int(time.time())
+        model = body.model or engine.model_id
+        if body.stream:
+            return await chat_stream(prompt, params, model, created)
+        gen = await run("/v1/chat/completions", prompt, params)
+        if isinstance(gen, JSONResponse):
+            return gen
+        logprobs = None
+        if body.logprobs:
+            logprobs = {
+                "content": [
+                    _chat_logprob(t, gen.top_tokens[i] if i < len(gen.top_tokens) else [])
+                    for i, t in enumerate(gen.tokens)
+                    if not t.special
+                ]
+            }
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:16]}",
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "system_fingerprint": f"llama-mapper-{__version__}",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": gen.text},
+                    "logprobs": logprobs,
+                    "finish_reason": "length" if gen.finish_reason == "length" else "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": gen.input_length,
+                "completion_tokens": len(gen.tokens),
+                "total_tokens": gen.input_length + len(gen.tokens),
+            },
+        }
+
+    async def chat_stream(prompt: str, params: Parameters, model: str, created: int) -> Response:
+        inner = await stream("/v1/chat/completions", prompt, params)
+        if not isinstance(inner, StreamingResponse):
+            return inner
+
+        async def chunks() -> AsyncIterator[bytes]:
+            ident = f"chatcmpl-{uuid.uuid4().hex[:16]}"
+            async for raw in inner.body_iterator:
+                event = json.loads(raw.decode()[len("data: ") :])
+                if "error" in event:
+                    yield f"data: {json.dumps(event)}\n\n".encode()
+                    return
+                token = event.get("token") or {}
+                finish = None
+                if event.get("generated_text") is not None:
+                    finish = (
+                        "length" if (event.get("details") or {}).get("finish_reason") == "length" else "stop"
+                    )
+                delta = {
+                    "role": "assistant",
+                    "content": "" if token.get("special") else token.get("text", ""),
+                }
+                chunk = {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": f"llama-mapper-{__version__}",
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                }
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(chunks(), media_type="text/event-stream")
+
+    @app.get("/info", summary="Model and server information (TGI), plus the served adapters")
+    async def info():
+        return {
+            "model_id": engine.model_id,
+            "model_sha": engine.base.revision,
+            "model_pipeline_tag": "text-generation",
+            "max_concurrent_requests": engine.max_concurrent_requests,
+            "max_best_of": 1,
+            "max_stop_sequences": 4,
+            "max_input_tokens": engine.max_input_tokens,
+            "max_total_tokens": engine.max_total_tokens,
+            "validation_workers": 1,
+            "max_client_batch_size": engine.max_batch_size,
+            "router": "llama-mapper",
+            "version": __version__,
+            "sha": None,
+            "docker_label": None,
+            "adapters": [a.info() for a in engine.adapters.values()],
+        }
+
+    @app.get("/health", summary="200 when the model answers")
+    async def health():
+        if not engine.running:
+            return error(503, "the engine is not running", "unhealthy")
+        return Response(status_code=200)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus():
+        return PlainTextResponse(metrics.render().decode(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _text(parts: list[dict[str, Any]] | None) -> str:
+    return "".join(p.get("text", "") for p in parts or [] if p.get("type") == "text")
+
+
+def _chat_logprob(token: Token, top: list[Token]) -> dict[str, Any]:
+    return {
+        "token": token.text,
+        "logprob": token.logprob,
+        "top_logprobs": [{"token": t.text, "logprob": t.logprob} for t in top],
+    }

@@ -1,0 +1,531 @@
+"""The generation engine: one base model, several LoRA adapters, batched constrained decoding.
+
+- Adapters are loaded once, by Hub reference (``org/name@v1.2.0``, pulled to the cache and reported
+  with their commit sha) or local folder, into one ``PeftModel``; each batch runs one adapter (or the
+  base model, with ``adapter_id`` unset).
+- Requests wait in a bounded queue (``max_concurrent_requests``: more are refused with
+  :class:`Overloaded`, TGI's 429) and a worker thread batches those for the same adapter
+  (``max_batch_size``), so memory stays bounded under any load.
+- Decoding is a plain loop over the model with a KV cache: greedy or sampled (seeded), grammar masks
+  from xgrammar, stop sequences, and TGI's details (per-token log-probabilities after the grammar
+  mask, top-n alternatives, prompt log-probabilities).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_mapper.serving.grammar import GrammarCache, GrammarError
+
+logger = logging.getLogger(__name__)
+
+
+class ValidationError(ValueError):
+    """A request the server refuses as it stands (TGI: 422, ``validation``)."""
+
+
+class Overloaded(RuntimeError):
+    """The queue is full (TGI: 429, ``overloaded``)."""
+
+
+class GenerationFailed(RuntimeError):
+    """The model failed on a valid request (TGI: 424, ``generation``)."""
+
+
+@dataclass
+class Parameters:
+    """TGI's generation parameters (``parameters`` of ``POST /generate``)."""
+
+    max_new_tokens: int | None = None
+    do_sample: bool = False
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    typical_p: float | None = None
+    repetition_penalty: float | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    details: bool = False
+    decoder_input_details: bool = False
+    top_n_tokens: int | None = None
+    truncate: int | None = None
+    return_full_text: bool = False
+    grammar: dict[str, Any] | None = None
+    adapter_id: str | None = None
+
+
+@dataclass
+class Token:
+    id: int
+    text: str
+    logprob: float | None
+    special: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "logprob": self.logprob, "special": self.special}
+
+
+@dataclass
+class Generation:
+    """What one request produced."""
+
+    text: str
+    finish_reason: str  # "length" | "eos_token" | "stop_sequence"
+    tokens: list[Token]
+    top_tokens: list[list[Token]]
+    prefill: list[Token]
+    input_length: int
+    seed: int | None
+    seconds: float = 0.0
+
+    @property
+    def logprob(self) -> float:
+        """Sum of the generated tokens' log-probabilities (after the grammar mask)."""
+        return sum(t.logprob or 0.0 for t in self.tokens if not t.special)
+
+
+@dataclass
+class Adapter:
+    """A served adapter: the id requests use, where it came from, and PEFT's internal name."""
+
+    id: str
+    name: str
+    path: str
+    ref: str
+    sha: str | None
+    metadata: dict[str, Any]
+    given: str = ""  # the reference as the operator wrote it
+
+    def info(self) -> dict[str, Any]:
+        return {"id": self.id, "ref": self.ref, "sha": self.sha, "path": self.path}
+
+
+@dataclass
+class Request:
+    prompt: str
+    params: Parameters
+    on_token: Callable[[Token], None] | None
+    future: concurrent.futures.Future
+    input_ids: list[int] = field(default_factory=list)
+    grammar: Any = None
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+def parse_adapter_spec(spec: str) -> tuple[str | None, str]:
+    """``name=ref`` (TGI's syntax) -> (name, ref); a bare ref -> (None, ref)."""
+    name, sep, ref = spec.partition("=")
+    return (name.strip(), ref.strip()) if sep else (None, spec.strip())
+
+
+class Engine:
+    """Loads the base model and adapters, queues requests and runs them in batches."""
+
+    def __init__(
+        self,
+        adapters: Sequence[str] = (),
+        base_model: str | None = None,
+        max_concurrent_requests: int = 64,
+        max_batch_size: int = 16,
+        max_input_tokens: int = 1024,
+        max_total_tokens: int = 1536,
+        default_max_new_tokens: int = 64,
+        dtype: str = "float32",
+        threads: int | None = None,
+    ) -> None:
+        import torch
+
+        from llama_mapper.base_model import resolve_base_model
+        from llama_mapper.checkpoints import CheckpointManager
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        manager = CheckpointManager(".")
+        specs = [parse_adapter_spec(s) for s in adapters]
+        metas = [manager.metadata(ref) for _, ref in specs]
+        bases = {m["base_model"]["model_id"] for m in metas}
+        if len(bases) > 1:
+            raise ValueError(f"all adapters must share one base model; got {sorted(bases)}")
+        if not metas and not base_model:
+            raise ValueError("serve at least one adapter, or name a base model")
+        base_id = base_model or next(iter(bases))
+        revision = next(
+            (m["base_model"].get("revision") for m in metas if m["base_model"]["source"] == "hub"), None
+        )
+        self.base = resolve_base_model(base_id, revision)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(self.base.path, dtype=getattr(torch, dtype)).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(metas[0]["path"] if metas else self.base.path)
+        self.adapters: dict[str, Adapter] = {}
+        if metas:
+            from peft import PeftModel
+
+            for i, ((name, ref), meta) in enumerate(zip(specs, metas, strict=True)):
+                hub = meta.get("hub") or {}
+                ident = name or (ref if hub.get("repo_id") else Path(ref).name)
+                adapter = Adapter(
+                    ident, f"adapter_{i}", meta["path"], hub.get("ref") or ref, hub.get("sha"), meta, ref
+                )
+                if i == 0:
+                    model = PeftModel.from_pretrained(model, adapter.path, adapter_name=adapter.name).eval()
+                else:
+                    model.load_adapter(adapter.path, adapter_name=adapter.name)
+                self.adapters[adapter.id] = adapter
+        self.model = model
+        self.aliases = self._aliases()
+        self.vocab_size = model.config.vocab_size
+        self.grammars = GrammarCache(self.tokenizer, self.vocab_size)
+        self.eos_ids = self._eos_ids()
+        self.max_concurrent_requests = max_concurrent_requests
+        self.max_batch_size = max_batch_size
+        self.max_input_tokens = max_input_tokens
+        self.max_total_tokens = max_total_tokens
+        self.default_max_new_tokens = default_max_new_tokens
+        self.pending: deque[Request] = deque()
+        self.in_flight = 0
+        self.cond = threading.Condition()
+        self.running = False
+        self.worker: threading.Thread | None = None
+        self.stats = {"requests": 0, "batches": 0, "generated_tokens": 0}
+
+    # --- set-up -------------------------------------------------------------------------------------
+    def _aliases(self) -> dict[str, str]:
+        """Other names a request may use: the reference as given (a path, ``org/name@tag``) and
+        ``org/name`` for the one adapter served from that repo (TGI's id for ``org/name@rev``)."""
+        by_repo: dict[str, list[str]] = {}
+        aliases = {a.given: a.id for a in self.adapters.values() if a.given != a.id}
+        for adapter in self.adapters.values():
+            repo = (adapter.metadata.get("hub") or {}).get("repo_id")
+            if repo and repo != adapter.id:
+                by_repo.setdefault(repo, []).append(adapter.id)
+        aliases.update({repo: ids[0] for repo, ids in by_repo.items() if len(ids) == 1})
+        return {k: v for k, v in aliases.items() if k not in self.adapters}
+
+    def _eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        generation_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids.update(generation_eos if isinstance(generation_eos, list) else [generation_eos])
+        return {i for i in ids if i is not None}
+
+    @property
+    def model_id(self) -> str:
+        return self.base.model_id
+
+    def adapter_for(self, adapter_id: str | None) -> Adapter | None:
+        """The adapter a request names (None: the base model); ValidationError for an unknown id."""
+        if adapter_id in (None, "", self.base.model_id):
+            return None
+        found = self.adapters.get(adapter_id) or self.adapters.get(self.aliases.get(adapter_id, ""))
+        if found is None:
+            known = ", ".join(sorted(self.adapters)) or "none"
+            raise ValidationError(f"unknown adapter_id {adapter_id!r}: this server serves {known}")
+        return found
+
+    # --- the queue ----------------------------------------------------------------------------------
+    def start(self) -> Engine:
+        if not self.running:
+            self.running = True
+            self.worker = threading.Thread(target=self._loop, name="engine", daemon=True)
+            self.worker.start()
+        return self
+
+    def stop(self) -> None:
+        with self.cond:
+            self.running = False
+            self.cond.notify_all()
+        if self.worker is not None:
+            self.worker.join(timeout=30)
+        for request in list(self.pending):
+            request.future.set_exception(Overloaded("the server is shutting down"))
+        self.pending.clear()
+
+    def validate(self, prompt: str, params: Parameters) -> list[int]:
+        """TGI's validation rules; returns the prompt's token ids."""
+        p = params
+        if not prompt:
+            raise ValidationError("`inputs` cannot be empty")
+        if p.max_new_tokens is not None and p.max_new_tokens <= 0:
+            raise ValidationError("`max_new_tokens` must be strictly positive")
+        if p.temperature is not None and p.temperature <= 0:
+            raise ValidationError("`temperature` must be strictly positive")
+        if p.top_k is not None and p.top_k <= 0:
+            raise ValidationError("`top_k` must be strictly positive")
+        for name in ("top_p", "typical_p"):
+            value = getattr(p, name)
+            if value is not None and not 0 < value < 1:
+                raise ValidationError(f"`{name}` must be > 0.0 and < 1.0")
+        if p.repetition_penalty is not None and p.repetition_penalty <= 0:
+            raise ValidationError("`repetition_penalty` must be strictly positive")
+        if len(p.stop) > 4:
+            raise ValidationError(f"`stop` supports up to 4 stop sequences. Given: {len(p.stop)}")
+        if p.top_n_tokens is not None and not 0 <= p.top_n_tokens <= 5:
+            raise ValidationError("`top_n_tokens` must be >= 0 and <= 5")
+        if p.truncate is not None and p.truncate <= 0:
+            raise ValidationError("`truncate` must be strictly positive")
+        self.adapter_for(p.adapter_id)
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if p.truncate:
+            ids = ids[-p.truncate :]
+        if len(ids) > self.max_input_tokens:
+            raise ValidationError(
+                f"`inputs` tokens + `max_new_tokens` must be <= {self.max_total_tokens}. "
+                f"Given: {len(ids)} `inputs` tokens (more than max_input_tokens={self.max_input_tokens})"
+            )
+        new = p.max_new_tokens or self.default_max_new_tokens
+        if len(ids) + new > self.max_total_tokens:
+            raise ValidationError(
+                f"`inputs` tokens + `max_new_tokens` must be <= {self.max_total_tokens}. "
+                f"Given: {len(ids)} `inputs` tokens and {new} `max_new_tokens`"
+            )
+        return ids
+
+    def submit(
+        self, prompt: str, params: Parameters, on_token: Callable[[Token], None] | None = None
+    ) -> concurrent.futures.Future:
+        """Queue a request; its future resolves to a :class:`Generation`."""
+        ids = self.validate(prompt, params)
+        try:
+            compiled = self.grammars.compile(params.grammar)
+        except GrammarError as err:
+            raise ValidationError(str(err)) from err
+        request = Request(prompt, params, on_token, concurrent.futures.Future(), ids, compiled)
+        with self.cond:
+            if not self.running:
+                raise Overloaded("the engine is not running")
+            if self.in_flight >= self.max_concurrent_requests:
+                raise Overloaded("Model is overloaded")
+            self.in_flight += 1
+            self.stats["requests"] += 1
+            self.pending.append(request)
+            self.cond.notify()
+        return request.future
+
+    def generate(self, prompt: str, params: Parameters | None = None) -> Generation:
+        """Blocking convenience: submit and wait."""
+        return self.submit(prompt, params or Parameters()).result()
+
+    def _take_batch(self) -> list[Request]:
+        with self.cond:
+            while self.running and not self.pending:
+                self.cond.wait(timeout=0.5)
+            if not self.running:
+                return []
+            first = self.pending.popleft()
+            batch = [first]
+            for request in list(self.pending):
+                if len(batch) >= self.max_batch_size:
+                    break
+                if request.params.adapter_id == first.params.adapter_id:
+                    self.pending.remove(request)
+                    batch.append(request)
+            return batch
+
+    def _loop(self) -> None:
+        while self.running:
+            batch = self._take_batch()
+            if not batch:
+                continue
+            try:
+                results = self.run_batch(batch)
+                for request, result in zip(batch, results, strict=True):
+                    request.future.set_result(result)
+            except Exception as err:  # noqa: BLE001 - every waiting request must get an answer
+                logger.exception("generation failed for a batch of %d", len(batch))
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(GenerationFailed(f"{type(err).__name__}: {err}"))
+            finally:
+                with self.cond:
+                    self.in_flight -= len(batch)
+
+    # --- decoding -----------------------------------------------------------------------------------
+    def _adapter_context(self, adapter: Adapter | None):
+        import contextlib
+
+        if not self.adapters:
+            return contextlib.nullcontext()
+        if adapter is None:
+            return self.model.disable_adapter()
+        self.model.set_adapter(adapter.name)
+        return contextlib.nullcontext()
+
+    def run_batch(self, batch: list[Request]) -> list[Generation]:
+        """Decode a batch of requests that use the same adapter."""
+        torch = self.torch
+        start = time.perf_counter()
+        adapter = self.adapter_for(batch[0].params.adapter_id)
+        pad = (
+            self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else next(iter(self.eos_ids))
+        )
+        width = max(len(r.input_ids) for r in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, r in enumerate(batch):
+            input_ids[i, width - len(r.input_ids) :] = torch.tensor(r.input_ids)
+            attention[i, width - len(r.input_ids) :] = 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        states = [_State(self, r) for r in batch]
+        bitmask = self.grammars.bitmask(len(batch)) if any(r.grammar is not None for r in batch) else None
+        with torch.inference_mode(), self._adapter_context(adapter):
+            out = self.model(
+                input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True
+            )
+            for i, state in enumerate(states):
+                if state.request.params.decoder_input_details:
+                    state.prefill = self._prefill(
+                        out.logits[i, width - len(state.request.input_ids) :], state.request.input_ids
+                    )
+            logits = out.logits[:, -1, :].float()
+            past = out.cache
+            last = positions[:, -1]
+            while True:
+                if bitmask is not None:
+                    for i, state in enumerate(states):
+                        if state.matcher is not None and not state.done:
+                            state.matcher.fill_next_token_bitmask(bitmask, i)
+                    rows = [i for i, s in enumerate(states) if s.matcher is not None and not s.done]
+                    if rows:
+                        self.grammars.apply(logits, bitmask, rows)
+                chosen = []
+                for i, state in enumerate(states):
+                    chosen.append(state.step(logits[i]) if not state.done else pad)
+                if all(s.done for s in states):
+                    break
+                nxt = torch.tensor(chosen, dtype=torch.long).unsqueeze(-1)
+                attention = torch.cat([attention, torch.ones((len(batch), 1), dtype=torch.long)], dim=-1)
+                last = last + 1
+                out = self.model(
+                    input_ids=nxt,
+                    attention_mask=attention,
+                    position_ids=last.unsqueeze(-1),
+                    cache=past,
+                    use_cache=True,
+                )
+                past = out.cache
+                logits = out.logits[:, -1, :].float()
+        seconds = time.perf_counter() - start
+        self.stats["batches"] += 1
+        self.stats["generated_tokens"] += sum(len(s.tokens) for s in states)
+        return [s.result(seconds) for s in states]
+
+    def _prefill(self, logits: Any, ids: list[int]) -> list[Token]:
+        """TGI's ``prefill`` details: each prompt token with its log-probability given the ones before."""
+        logprobs = self.torch.log_softmax(logits.float(), dim=-1)
+        tokens = [Token(ids[0], self.tokenizer.decode([ids[0]]), None)]
+        for pos in range(1, len(ids)):
+            tokens.append(
+                Token(ids[pos], self.tokenizer.decode([ids[pos]]), float(logprobs[pos - 1, ids[pos]]))
+            )
+        return tokens
+
+
+class _State:
+    """One request's decoding state inside a batch."""
+
+    def __init__(self, engine: Engine, request: Request) -> None:
+        self.engine = engine
+        self.request = request
+        self.params = request.params
+        self.max_new = request.params.max_new_tokens or engine.default_max_new_tokens
+        self.matcher = engine.grammars.matcher(request.grammar) if request.grammar is not None else None
+        self.ids: list[int] = []
+        self.tokens: list[Token] = []
+        self.top_tokens: list[list[Token]] = []
+        self.prefill: list[Token] = []
+        self.text = ""
+        self.done = False
+        self.finish_reason = "length"
+        self.generator = None
+        if self.params.do_sample or self.params.seed is not None:
+            self.generator = engine.torch.Generator().manual_seed(
+                self.params.seed if self.params.seed is not None else int(time.time_ns() % 2**31)
+            )
+
+    def step(self, logits: Any) -> int:
+        """Choose the next token from ``logits`` (already grammar-masked); returns it."""
+        torch = self.engine.torch
+        p = self.params
+        if p.repetition_penalty and p.repetition_penalty != 1.0:
+            seen = torch.tensor(sorted(set(self.request.input_ids + self.ids)), dtype=torch.long)
+            values = logits[seen]
+            logits[seen] = torch.where(
+                values > 0, values / p.repetition_penalty, values * p.repetition_penalty
+            )
+        if p.do_sample:
+            logits = logits / (p.temperature or 1.0)
+            if p.top_k:
+                kth = torch.topk(logits, min(p.top_k, logits.shape[-1])).values[-1]
+                logits = logits.masked_fill(logits < kth, -math.inf)
+            if p.top_p:
+                sorted_logits, order = torch.sort(logits, descending=True)
+                cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
+                drop = cumulative - torch.softmax(sorted_logits, dim=-1) > p.top_p
+                logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), -math.inf)
+        logprobs = torch.log_softmax(logits, dim=-1)
+        if p.do_sample:
+            token = int(torch.multinomial(logprobs.exp(), 1, generator=self.generator))
+        else:
+            token = int(torch.argmax(logprobs))
+        tokenizer = self.engine.tokenizer
+        special = token in self.engine.eos_ids or token in tokenizer.all_special_ids
+        previous = self.text
+        self.ids.append(token)
+        self.text = tokenizer.decode(self.ids, skip_special_tokens=True)
+        piece = Token(
+            token,
+            tokenizer.decode([token]) if special else self.text[len(previous) :],
+            float(logprobs[token]),
+            special,
+        )
+        self.tokens.append(piece)
+        if p.top_n_tokens:
+            top = torch.topk(logprobs, p.top_n_tokens)
+            self.top_tokens.append(  # tokens the grammar forbids (-inf) are not alternatives
+                [
+                    Token(int(i), tokenizer.decode([int(i)]), float(v), int(i) in self.engine.eos_ids)
+                    for v, i in zip(top.values, top.indices, strict=True)
+                    if math.isfinite(float(v))
+                ]
+            )
+        if self.matcher is not None and not self.matcher.is_terminated():
+            self.matcher.accept_token(token)
+        if token in self.engine.eos_ids:
+            self.done, self.finish_reason = True, "eos_token"
+        elif any(stop in self.text for stop in p.stop):
+            self.done, self.finish_reason = True, "stop_sequence"
+        elif self.matcher is not None and self.matcher.is_terminated():
+            self.done, self.finish_reason = True, "eos_token"
+        elif len(self.ids) >= self.max_new:
+            self.done, self.finish_reason = True, "length"
+        if self.request.on_token is not None:
+            self.request.on_token(piece)
+        return token
+
+    def result(self, seconds: float) -> Generation:
+        return Generation(
+            text=self.text,
+            finish_reason=self.finish_reason,
+            tokens=self.tokens,
+            top_tokens=self.top_tokens,
+            prefill=self.prefill,
+            input_length=len(self.request.input_ids),
+            seed=self.params.seed,
+            seconds=seconds,
+        )
+
+
+def served_adapters_summary(engine: Engine) -> list[dict[str, Any]]:
+    """What ``/info`` reports about the adapters (id, Hub reference and commit, local path)."""
+    return [a.info() | {"path": str(Path(a.path))} for a in engine.adapters.values()]

@@ -1,0 +1,256 @@
+"""The TGI-compatible model server, through huggingface_hub's InferenceClient on 127.0.0.1, with the
+tiny adapter served by Hub tag (from the suite's local Hub) and as a local folder."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import jsonschema
+import pytest
+from conftest import ROOT, free_port
+from huggingface_hub import InferenceClient
+from huggingface_hub.errors import HfHubHTTPError, OverloadedError, ValidationError
+
+from llama_mapper.serving.grammar import label_schema
+
+LABELS = ["HARM.SPEECH.Toxicity", "PII.Contact.Email", "JAILBREAK.Attempt", "OTHER.Safe"]
+SCHEMA = label_schema(LABELS, max_items=3)
+GRAMMAR = {"type": "json", "value": SCHEMA}
+
+
+@pytest.fixture(scope="module")
+def released_adapter(trained):
+    from llama_mapper.hub import push_adapter
+
+    adapter, _ = trained
+    return push_adapter(adapter, "demo/serve", "v1.0.0", ROOT / "model_cards" / "adapter_card.md")
+
+
+@pytest.fixture(scope="module")
+def server(trained, released_adapter):
+    from llama_mapper.serving.server import ModelServer
+
+    adapter, _ = trained
+    with ModelServer(adapters=["demo/serve@v1.0.0", f"local={adapter}"], max_batch_size=8) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return InferenceClient(server.url)
+
+
+def test_text_generation_with_grammar_adapter_and_details_is_schema_valid(client, released_adapter):
+    out = client.text_generation(
+        "detector: acme\ncategory: hate speech",
+        adapter_id="demo/serve@v1.0.0",
+        grammar=GRAMMAR,
+        details=True,
+        decoder_input_details=True,
+        top_n_tokens=2,
+        max_new_tokens=40,
+        return_full_text=False,
+    )
+    labels = json.loads(out.generated_text)
+    jsonschema.validate(labels, SCHEMA)
+    assert out.details.finish_reason == "eos_token"
+    assert out.details.generated_tokens == len(out.details.tokens)
+    assert all(t.logprob <= 0 for t in out.details.tokens)
+    assert "".join(t.text for t in out.details.tokens if not t.special) == out.generated_text
+    assert len(out.details.prefill) > 3 and out.details.prefill[0].logprob is None
+    assert all(1 <= len(top) <= 2 for top in out.details.top_tokens)
+
+
+def test_greedy_answers_equal_transformers_generate_whatever_the_batch(server, client, trained):
+    """The decode loop (left padding, KV cache, batching) gives exactly transformers' greedy tokens."""
+    import torch
+
+    from llama_mapper.checkpoints import CheckpointManager
+
+    adapter, _ = trained
+    model, tokenizer, _ = CheckpointManager().load_checkpoint(str(adapter))
+    prompts = ["a", "detector: acme\ncategory: a much longer category string, with words", "hello there"]
+    expected = []
+    for prompt in prompts:
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            out = model.generate(**ids, max_new_tokens=6, do_sample=False)
+        expected.append(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:  # concurrent: one batch, mixed lengths
+        got = list(
+            pool.map(lambda p: client.text_generation(p, adapter_id="local", max_new_tokens=6), prompts)
+        )
+    assert got == expected
+    assert [client.text_generation(p, adapter_id="local", max_new_tokens=6) for p in prompts] == expected
+
+
+def test_adapters_are_served_by_tag_with_their_commit(server, released_adapter):
+    info = httpx.get(f"{server.url}/info").json()
+    assert info["model_id"] == "tiny-random-llama" and info["max_stop_sequences"] == 4
+    served = {a["id"]: a for a in info["adapters"]}
+    assert served["demo/serve@v1.0.0"]["sha"] == released_adapter.sha
+    assert served["local"]["sha"] is None
+    client = InferenceClient(server.url)
+    by_repo = client.text_generation("x", adapter_id="demo/serve", max_new_tokens=4)  # TGI's id for repo@rev
+    assert by_repo == client.text_generation("x", adapter_id="demo/serve@v1.0.0", max_new_tokens=4)
+
+
+def test_unknown_adapter_is_a_422_not_the_base_model(client, server):
+    with pytest.raises(ValidationError, match="unknown adapter_id 'demo/other'.*serves"):
+        client.text_generation("x", adapter_id="demo/other", max_new_tokens=3)
+    with pytest.raises(HfHubHTTPError, match="unknown adapter_id") as refused:  # chat: no typed error
+        client.chat_completion([{"role": "user", "content": "hi"}], model="nope", max_tokens=3)
+    assert refused.value.response.status_code == 422
+    answer = httpx.post(f"{server.url}/generate", json={"inputs": "x", "parameters": {"adapter_id": "nope"}})
+    assert answer.status_code == 422 and answer.json()["error_type"] == "validation"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"temperature": -1}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "up to 4 stop sequences"),
+        ({"top_n_tokens": 9}, "top_n_tokens"),
+        ({"grammar": {"type": "regex", "value": "(["}}, "invalid regex grammar"),
+        ({"max_new_tokens": 5000}, "must be <= 1536"),
+        ({"best_of": 2}, "best_of"),
+    ],
+)
+def test_invalid_parameters_get_tgis_validation_error(server, parameters, message):
+    answer = httpx.post(f"{server.url}/generate", json={"inputs": "x", "parameters": parameters})
+    assert answer.status_code == 422
+    assert answer.json()["error_type"] == "validation" and message in answer.json()["error"]
+
+
+def test_malformed_bodies_are_422_in_tgis_shape(server):
+    for body in (
+        {"parameters": {}},
+        {"inputs": 3},
+        {"inputs": "x", "parameters": {"max_new_tokens": "many"}},
+    ):
+        answer = httpx.post(f"{server.url}/generate", json=body)
+        assert answer.status_code == 422 and set(answer.json()) == {"error", "error_type"}
+    assert (
+        httpx.post(f"{server.url}/generate", json={"inputs": ""}).json()["error"]
+        == "`inputs` cannot be empty"
+    )
+
+
+def test_streaming_tokens_add_up_to_the_final_text(client):
+    events = list(
+        client.text_generation("hello", adapter_id="local", max_new_tokens=6, stream=True, details=True)
+    )
+    assert all(e.generated_text is None for e in events[:-1])
+    assert "".join(e.token.text for e in events if not e.token.special) == events[-1].generated_text
+    assert events[-1].details.generated_tokens == len(events)
+    assert events[-1].generated_text == client.text_generation("hello", adapter_id="local", max_new_tokens=6)
+
+
+def test_chat_completion_picks_the_adapter_and_follows_response_format(client):
+    out = client.chat_completion(
+        [{"role": "user", "content": "detector: acme\ncategory: e-mail address"}],
+        model="demo/serve@v1.0.0",
+        max_tokens=40,
+        response_format={"type": "json", "value": SCHEMA},
+        logprobs=True,
+        top_logprobs=2,
+    )
+    jsonschema.validate(json.loads(out.choices[0].message.content), SCHEMA)
+    assert out.choices[0].finish_reason == "stop" and out.usage.completion_tokens > 0
+    assert out.choices[0].logprobs.content[0].logprob <= 0
+    chunks = list(
+        client.chat_completion([{"role": "user", "content": "hi"}], model="local", max_tokens=5, stream=True)
+    )
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert (
+        text
+        == client.chat_completion([{"role": "user", "content": "hi"}], model="local", max_tokens=5)
+        .choices[0]
+        .message.content
+    )
+
+
+def test_concurrent_clients_lose_nothing_and_get_429_past_the_queue_bound(trained):
+    from llama_mapper.serving.server import ModelServer
+
+    adapter, _ = trained
+    with ModelServer(checkpoint_path=str(adapter), max_concurrent_requests=4, max_batch_size=2) as srv:
+        client = InferenceClient(srv.url)
+
+        def ask(i: int) -> str:
+            try:
+                return client.text_generation(
+                    f"request {i}", max_new_tokens=24, adapter_id=adapter.name, seed=i
+                )
+            except OverloadedError:
+                return "429"
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(ask, range(32)))
+        assert len(answers) == 32
+        assert "429" in answers and sum(a != "429" for a in answers) >= 4
+        assert srv.engine.in_flight == 0 and srv.engine.stats["requests"] == sum(a != "429" for a in answers)
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert 'tgi_request_failure_total{err="overloaded",route="/"}' in metrics
+        # Each answer is the one for its own prompt: a sequential rerun gives the same text.
+        for i in (0, 5):
+            if answers[i] != "429":
+                assert (
+                    client.text_generation(f"request {i}", max_new_tokens=24, adapter_id=adapter.name, seed=i)
+                    == answers[i]
+                )
+
+
+def test_api_key_health_and_metrics(trained):
+    from llama_mapper.serving.server import ModelServer
+
+    adapter, _ = trained
+    with ModelServer(checkpoint_path=str(adapter), api_key="sekret") as srv:
+        assert httpx.get(f"{srv.url}/health").status_code == 200
+        refused = httpx.post(f"{srv.url}/generate", json={"inputs": "x"})
+        assert refused.status_code == 401 and refused.json()["error_type"] == "authentication"
+        assert InferenceClient(srv.url, api_key="sekret").text_generation("x", max_new_tokens=2)
+        metrics = httpx.get(f"{srv.url}/metrics", headers={"Authorization": "Bearer sekret"}).text
+        assert "tgi_request_duration_bucket" in metrics and "tgi_queue_size 0.0" in metrics
+        assert httpx.get(f"{srv.url}/openapi.json").json()["paths"]["/generate"]
+
+
+def test_serve_script_starts_and_answers(trained):
+    adapter, _ = trained
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "serve.py"), "--adapter", str(adapter), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        out = InferenceClient(f"http://127.0.0.1:{port}").text_generation(
+            "x", grammar=GRAMMAR, adapter_id=adapter.name, details=True, max_new_tokens=40
+        )
+        jsonschema.validate(json.loads(out.generated_text), SCHEMA)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "serve.py"), "--adapter", "demo/none@v1.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1 and "repository demo/none not found" in bad.stderr

@@ -3,7 +3,12 @@
 
 Usage:
     python scripts/map.py --input requests.jsonl --output events.jsonl [--route rules]
+    python scripts/map.py --route hybrid --adapter org/mapper@v1.2.0 --input requests.jsonl
+    python scripts/map.py --route model --adapter org/mapper@v1.2.0 --endpoint http://tgi:8080 -i requests.jsonl
     cat requests.jsonl | python scripts/map.py --input - --output - > events.jsonl
+
+The model routes talk to a TGI-protocol endpoint with huggingface_hub's InferenceClient: --endpoint
+(our server, a TGI container), or, without it, a server started in this process for --adapter.
 
 Each input line: {"detector": str, "output": <raw output>, "detector_version"?, "tenant_id"?, "id"?}.
 Each output line: the canonical event, with `id` and unknown extra fields passed through (never the
@@ -24,28 +29,81 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", "-i", default="-", help="JSONL requests, or - for stdin")
     parser.add_argument("--output", "-o", default="-", help="JSONL events, or - for stdout")
-    parser.add_argument("--route", choices=["rules"], default="rules", help="which mapper answers")
+    parser.add_argument(
+        "--route", choices=["rules", "model", "hybrid"], default="rules", help="which mapper answers"
+    )
+    parser.add_argument(
+        "--adapter", default=None, help="the adapter for model/hybrid: org/name@v1.2.0 or a folder"
+    )
+    parser.add_argument(
+        "--endpoint", default=None, help="a TGI-protocol URL serving the adapter (default: in process)"
+    )
+    parser.add_argument(
+        "--api-key", default=None, help="the endpoint's bearer token (also LLAMA_MAPPER_API_KEY)"
+    )
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight on the model routes")
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="DETECTOR=VALUE",
+        help="hybrid: a detector's confidence threshold (default 0.6; repeatable)",
+    )
     parser.add_argument("--summary-json", default=None, help="also write the run summary as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from llama_mapper.batch import map_file
+    from llama_mapper.mapper import BackendError, Mapper, ModelBackend
     from llama_mapper.rules import RulesMapper
 
-    mapper = RulesMapper()
-    with ExitStack() as stack:
-        src = sys.stdin if args.input == "-" else stack.enter_context(open(args.input, encoding="utf-8"))
-        dst = (
-            sys.stdout
-            if args.output == "-"
-            else stack.enter_context(open(args.output, "w", encoding="utf-8"))
-        )
-        summary = map_file(src, dst, mapper, progress=not args.no_progress)
+    rules = RulesMapper()
+    server = backend = None
+    if args.route != "rules":
+        if not args.adapter:
+            raise SystemExit(f"--route {args.route} needs --adapter (org/name@v1.2.0 or a local folder)")
+        thresholds = dict(t.split("=", 1) for t in args.threshold)
+        try:
+            if args.endpoint is None:
+                from llama_mapper.serving.server import ModelServer
+
+                server = ModelServer(adapters=[args.adapter]).start()
+            labels = [label.name for label in rules.taxonomy.labels]
+            api_key = args.api_key or os.environ.get("LLAMA_MAPPER_API_KEY")
+            backend = ModelBackend(args.endpoint or server.url, args.adapter, labels, api_key=api_key)
+        except (BackendError, ValueError) as err:
+            if server is not None:
+                server.stop()
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        mapper = Mapper(args.route, backend, rules, {k: float(v) for k, v in thresholds.items()})
+    else:
+        mapper = rules
+    try:
+        with ExitStack() as stack:
+            src = sys.stdin if args.input == "-" else stack.enter_context(open(args.input, encoding="utf-8"))
+            dst = (
+                sys.stdout
+                if args.output == "-"
+                else stack.enter_context(open(args.output, "w", encoding="utf-8"))
+            )
+            workers = args.concurrency if args.route != "rules" else 1
+            summary = map_file(src, dst, mapper, progress=not args.no_progress, workers=workers)
+    finally:
+        if server is not None:
+            server.stop()
     print(summary.render(), file=sys.stderr)
+    if backend is not None:
+        print(
+            f"model: {backend.model_ref}, {backend.stats['model_calls']} calls, {backend.stats['cache_hits']} answered from cache",
+            file=sys.stderr,
+        )
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as fh:
             json.dump(summary.as_dict(), fh, indent=2)

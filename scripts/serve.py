@@ -39,6 +39,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-input-tokens", type=int, default=1024)
     parser.add_argument("--max-total-tokens", type=int, default=1536)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--map",
+        nargs="?",
+        const="hybrid",
+        default=None,
+        choices=["rules", "model", "hybrid"],
+        help="also serve POST /map and /map/batch with this route (default hybrid)",
+    )
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="DETECTOR=VALUE",
+        help="hybrid: a detector's confidence threshold (default 0.6; repeatable)",
+    )
     return parser.parse_args(argv)
 
 
@@ -58,29 +73,31 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             api_key=args.api_key or os.environ.get("LLAMA_MAPPER_API_KEY"),
+            map_route=args.map,
+            thresholds={k: float(v) for k, v in (t.split("=", 1) for t in args.threshold)},
             max_concurrent_requests=args.max_concurrent_requests,
             max_batch_size=args.max_batch_size,
             max_input_tokens=args.max_input_tokens,
             max_total_tokens=args.max_total_tokens,
             threads=args.threads,
-        )
-    except (CheckpointError, ValueError) as err:
+        ).start()
+    except (CheckpointError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    import uvicorn
-
-    server.engine.start()
     served = ", ".join(
         f"{a.id} ({a.sha[:12] if a.sha else 'local'})" for a in server.engine.adapters.values()
     )
+    extra = f"; /map with the {args.map} route" if args.map else ""
     print(
-        f"serving {server.engine.model_id} with {served or 'no adapter'} at http://{args.host}:{args.port}",
-        flush=True,
+        f"serving {server.engine.model_id} with {served or 'no adapter'} at {server.url}{extra}", flush=True
     )
     try:
-        uvicorn.run(server.app(), host=args.host, port=args.port, log_level="warning", access_log=False)
+        while server.thread is not None and server.thread.is_alive():
+            server.thread.join(timeout=1)
+    except KeyboardInterrupt:
+        pass
     finally:
-        server.engine.stop()
+        server.stop()
     return 0
 
 

@@ -88,42 +88,68 @@ def error_record(line_no: int, message: str, rid: Any = None) -> dict[str, Any]:
     return record
 
 
-def map_lines(lines: Iterable[str], mapper: Mapper, summary: Summary) -> Iterator[dict[str, Any]]:
-    """Map JSONL lines to output records; every input line yields exactly one record, in order."""
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        summary.count += 1
-        rid = None
+def map_line(line_no: int, line: str, mapper: Mapper) -> tuple[dict[str, Any], str | None]:
+    """One JSONL line -> (its output record, the route that answered or None for an error record)."""
+    rid = None
+    try:
+        if len(line) > MAX_LINE_BYTES:
+            raise RequestError(f"line is longer than {MAX_LINE_BYTES} bytes")
         try:
-            if len(line) > MAX_LINE_BYTES:
-                raise RequestError(f"line is longer than {MAX_LINE_BYTES} bytes")
-            try:
-                raw = orjson.loads(line)
-            except (orjson.JSONDecodeError, RecursionError):
-                raise RequestError("line is not valid JSON") from None
-            if isinstance(raw, dict):
-                rid = raw.get("id") if isinstance(raw.get("id"), (str, int)) else None
-            request = MapRequest.from_dict(raw)
-            event = mapper.map(request)
-        except RequestError as err:
+            raw = orjson.loads(line)
+        except (orjson.JSONDecodeError, RecursionError):
+            raise RequestError("line is not valid JSON") from None
+        if isinstance(raw, dict):
+            rid = raw.get("id") if isinstance(raw.get("id"), (str, int)) else None
+        request = MapRequest.from_dict(raw)
+        event = mapper.map(request)
+    except RequestError as err:
+        logger.warning("line %d: %s", line_no, err)
+        return error_record(line_no, str(err), rid), None
+    except Exception as err:  # a mapper bug or a model endpoint failure must not lose the rest of the file
+        # The exception's message may quote the output: log its type only (metadata).
+        logger.error("line %d: mapping failed (%s)", line_no, type(err).__name__)
+        return error_record(line_no, f"internal error while mapping ({type(err).__name__})", rid), None
+    # id and unknown extra fields pass through; the raw output never does.
+    record = dict(request.extra)
+    if request.id is not None:
+        record["id"] = request.id
+    record.update(event)
+    return record, event["provenance"]["route"]
+
+
+def map_lines(
+    lines: Iterable[str], mapper: Mapper, summary: Summary, workers: int = 1
+) -> Iterator[dict[str, Any]]:
+    """Map JSONL lines to output records; every input line yields exactly one record, in order.
+
+    With ``workers`` > 1 the lines are mapped concurrently (the model routes wait on an endpoint that
+    batches), in windows so that memory stays bounded on any file size.
+    """
+    numbered = ((n, line) for n, line in enumerate(lines, start=1) if line.strip())
+    if workers <= 1:
+        results: Iterable[tuple[dict[str, Any], str | None]] = (
+            map_line(n, line, mapper) for n, line in numbered
+        )
+        yield from _counted(results, summary)
+        return
+    import concurrent.futures
+    import itertools
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        while window := list(itertools.islice(numbered, workers * 16)):
+            yield from _counted(pool.map(lambda item: map_line(*item, mapper), window), summary)
+
+
+def _counted(
+    results: Iterable[tuple[dict[str, Any], str | None]], summary: Summary
+) -> Iterator[dict[str, Any]]:
+    for record, route in results:
+        summary.count += 1
+        if route is None:
             summary.errors += 1
-            logger.warning("line %d: %s", line_no, err)
-            yield error_record(line_no, str(err), rid)
-            continue
-        except Exception as err:  # a mapper bug must not lose the rest of the file
-            summary.errors += 1
-            # The exception's message may quote the output: log its type only (metadata).
-            logger.error("line %d: mapping failed (%s)", line_no, type(err).__name__)
-            yield error_record(line_no, f"internal error while mapping ({type(err).__name__})", rid)
-            continue
-        summary.routes[event["provenance"]["route"]] += 1
-        summary.label_sets[tuple(event["taxonomy"])] += 1
-        # id and unknown extra fields pass through; the raw output never does.
-        record = dict(request.extra)
-        if request.id is not None:
-            record["id"] = request.id
-        record.update(event)
+        else:
+            summary.routes[route] += 1
+            summary.label_sets[tuple(record["taxonomy"])] += 1
         yield record
 
 
@@ -138,7 +164,12 @@ def dump_line(record: dict[str, Any]) -> str:
 
 
 def map_file(
-    src: TextIO, dst: TextIO, mapper: Mapper, progress: bool = True, total: int | None = None
+    src: TextIO,
+    dst: TextIO,
+    mapper: Mapper,
+    progress: bool = True,
+    total: int | None = None,
+    workers: int = 1,
 ) -> Summary:
     """Map a JSONL stream to a JSONL stream, with a progress bar; returns the run's summary."""
     summary = Summary()
@@ -147,7 +178,7 @@ def map_file(
         total=total, unit=" lines", disable=not progress, mininterval=0.5, desc=f"mapping ({mapper.route})"
     )
     pending = 0
-    for record in map_lines(src, mapper, summary):
+    for record in map_lines(src, mapper, summary, workers):
         dst.write(dump_line(record))
         pending += 1
         if pending == 256:

@@ -399,6 +399,8 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
 
         return StreamingResponse(chunks(), media_type="text/event-stream")
 
+    add_map_routes(app, metrics)
+
     @app.get("/info", summary="Model and server information (TGI), plus the served adapters")
     async def info():
         return {
@@ -430,6 +432,80 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
         return PlainTextResponse(metrics.render().decode(), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+class MapBatch(BaseModel):
+    requests: list[Any] = Field(
+        description="mapping requests: {detector, output, detector_version?, tenant_id?, id?}"
+    )
+
+
+MAX_BATCH_REQUESTS = 1000
+
+
+def add_map_routes(app: FastAPI, metrics: Metrics) -> None:
+    """``POST /map`` and ``/map/batch``: raw detector outputs in, canonical events out
+    (``app.state.mapper`` is set by :class:`~llama_mapper.serving.server.ModelServer` with ``map_route``)."""
+    from fastapi.concurrency import run_in_threadpool
+
+    from llama_mapper.rules import RequestError
+
+    def mapper():
+        found = getattr(app.state, "mapper", None)
+        if found is None:
+            raise RequestError("this server was started without the mapping service (serve.py --map)")
+        return found
+
+    def one(raw: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        event = mapper().map(raw)
+        if isinstance(raw, dict) and raw.get("id") is not None:
+            event = {"id": raw["id"], **event}
+        prov = event["provenance"]
+        logger.info(
+            "map tenant=%s detector=%s labels=%s route=%s latency_ms=%.1f",
+            prov.get("tenant_id"), prov["detector"], ",".join(event["taxonomy"]), prov["route"], (time.perf_counter() - start) * 1000,
+        )  # fmt: skip
+        return event
+
+    @app.post("/map", summary="Map one raw detector output to a canonical event")
+    async def map_one(body: dict[str, Any]):
+        metrics.requests.labels("/map").inc()
+        try:
+            event = await run_in_threadpool(one, body)
+        except RequestError as err:
+            metrics.failure.labels("/map", "validation").inc()
+            return error(422, str(err), "validation")
+        except Exception as err:  # noqa: BLE001 - the model endpoint failed: say so, lose nothing silently
+            metrics.failure.labels("/map", "generation").inc()
+            logger.warning("map failed: %s", type(err).__name__)
+            return error(424, f"the model route failed: {type(err).__name__}: {err}", "generation")
+        metrics.success.labels("/map", event["provenance"].get("model") or "rules").inc()
+        return event
+
+    @app.post("/map/batch", summary="Map many outputs; a bad item gives an error record in its place")
+    async def map_batch(body: MapBatch):
+        if len(body.requests) > MAX_BATCH_REQUESTS:
+            return error(413, f"at most {MAX_BATCH_REQUESTS} requests a batch", "validation")
+        metrics.requests.labels("/map/batch").inc()
+
+        def safe(item: tuple[int, Any]) -> dict[str, Any]:
+            index, raw = item
+            try:
+                return one(raw)
+            except RequestError as err:
+                return {"index": index, "error": str(err), "error_type": "validation"}
+            except Exception as err:  # noqa: BLE001
+                return {"index": index, "error": f"{type(err).__name__}: {err}", "error_type": "generation"}
+
+        def run_all() -> list[dict[str, Any]]:
+            import concurrent.futures
+
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                return list(pool.map(safe, enumerate(body.requests)))
+
+        events = await run_in_threadpool(run_all)
+        return {"events": events, "errors": sum("error" in e for e in events)}
 
 
 def _text(parts: list[dict[str, Any]] | None) -> str:

@@ -29,6 +29,8 @@ class ModelServer:
         api_key: str | None = None,
         base_model: str | None = None,
         engine: Engine | None = None,
+        map_route: str | None = None,
+        thresholds: dict[str, float] | None = None,
         **engine_options: Any,
     ) -> None:
         refs = [*([checkpoint_path] if checkpoint_path else []), *adapters]
@@ -36,6 +38,10 @@ class ModelServer:
         self.host = host
         self.port = port or _free_port(host)
         self.api_key = api_key
+        self.map_route = map_route
+        self.thresholds = thresholds or {}
+        self.mapper: Any = None
+        self._app: Any = None
         self.server: Any = None
         self.thread: threading.Thread | None = None
 
@@ -46,7 +52,9 @@ class ModelServer:
     def app(self):
         from llama_mapper.serving.app import create_app
 
-        return create_app(self.engine, api_key=self.api_key)
+        if self._app is None:
+            self._app = create_app(self.engine, api_key=self.api_key)
+        return self._app
 
     def start(self, timeout: float = 30.0) -> ModelServer:
         """Start the engine and the HTTP server; returns once it accepts connections."""
@@ -64,7 +72,27 @@ class ModelServer:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError(f"the model server did not start on {self.url}")
             time.sleep(0.02)
+        if self.map_route:
+            self.enable_map(self.map_route)
         return self
+
+    def enable_map(self, route: str = "hybrid", adapter: str | None = None) -> Any:
+        """Serve ``/map`` with ``route``, the model part through this server's own TGI API."""
+        from llama_mapper.mapper import Mapper, ModelBackend
+        from llama_mapper.rules import RulesMapper
+
+        rules = RulesMapper()
+        backend = None
+        if route != "rules":
+            adapters = list(self.engine.adapters.values())
+            if not adapters:
+                raise ValueError("the model and hybrid routes need an adapter")
+            chosen = adapter or adapters[0].given
+            labels = [label.name for label in rules.taxonomy.labels]
+            backend = ModelBackend(self.url, chosen, labels, api_key=self.api_key)
+        self.mapper = Mapper(route=route, backend=backend, rules=rules, thresholds=self.thresholds)
+        self.app().state.mapper = self.mapper
+        return self.mapper
 
     def stop(self) -> None:
         if self.server is not None:

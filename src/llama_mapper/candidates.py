@@ -80,28 +80,62 @@ class CandidateIndex:
     """Where candidate labels come from, most certain first.
 
     1. the catalog: what a known detector's category map says about this category;
-    2. meaning: the nearest phrases and label descriptions by sentence embedding. (Matching words
-       first, as the ``normalised`` baseline does, made the first candidate worse: 0.74 against
-       0.80 on the test split's unseen categories.)
+    2. a score per label that blends meaning and spelling:
+       ``max cosine to the label's phrases + 0.5 x cosine to its description + 0.2 x max character
+       n-gram TF-IDF cosine to its phrases`` (MiniLM embeddings; TF-IDF over 2-4 character n-grams
+       catches typos and run-together words that embeddings miss). On the test split's unseen
+       categories the first candidate is right 0.855 of the time, against 0.802 for the maximum
+       cosine alone; the weights were chosen on folds of the training spellings, never on test.
+       (Matching words first, as the ``normalised`` baseline does, made it worse: 0.74.)
 
     A category's own words are never their own evidence (an indexed phrase equal to them is skipped):
     a spelling the index knows then looks, to the model, like one it does not, so that training rows
     teach what unseen spellings need.
     """
 
+    DESCRIPTION_WEIGHT = 0.5
+    LEXICAL_WEIGHT = 0.2
+
     def __init__(
         self,
         entries: Sequence[tuple[str, str]],
         detectors: Iterable[Any] = (),
         embedder: Embedder | None = None,
+        descriptions: dict[str, str] | None = None,
     ) -> None:
+        import numpy as np
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         if not entries:
             raise ValueError("a candidate index needs at least one (phrase, label) entry")
         self.phrases = [normalize_text(p) for p, _ in entries]
         self.labels = [label for _, label in entries]
+        self.label_names = list(dict.fromkeys(self.labels))
         self.detectors = {d.name: d for d in detectors}
         self.embedder = embedder or Embedder()
         self.vectors = self.embedder([p for p, _ in entries])
+        self.np = np
+        ids = {name: i for i, name in enumerate(self.label_names)}
+        self.label_ids = np.array([ids[label] for label in self.labels])
+        self.masks = [self.label_ids == i for i in range(len(self.label_names))]
+        # The description entry of each label (its phrase text), when the index has one.
+        descriptions = descriptions or {}
+        self.description_rows = np.array(
+            [
+                next(
+                    (j for j, (p, lab) in enumerate(entries) if lab == name and p == descriptions.get(name)),
+                    -1,
+                )
+                for name in self.label_names
+            ]
+        )
+        self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit(
+            self.phrases
+        )
+        self.lexical = self.tfidf.transform(self.phrases)
+        self.rows_of: dict[str, list[int]] = {}
+        for j, phrase in enumerate(self.phrases):
+            self.rows_of.setdefault(phrase, []).append(j)
 
     @classmethod
     def from_taxonomy(
@@ -114,13 +148,15 @@ class CandidateIndex:
         """Every label's description and name, plus ``phrases`` per label (default: all its aliases),
         and the category maps of ``detectors`` (catalog entries)."""
         entries: list[tuple[str, str]] = []
+        descriptions = {}
         for label in taxonomy.labels:
             words = " ".join(normalize_text(part) for part in label.name.split("."))
-            entries.append((f"{words}: {label.description}", label.name))
+            descriptions[label.name] = f"{words}: {label.description}"
+            entries.append((descriptions[label.name], label.name))
             entries.append((normalize_text(label.name.split(".")[-1]), label.name))
             for phrase in label.aliases if phrases is None else phrases.get(label.name, ()):
                 entries.append((phrase, label.name))
-        return cls(entries, detectors, embedder)
+        return cls(entries, detectors, embedder, descriptions)
 
     def catalog_labels(self, detector: str | None, category: str) -> list[str]:
         """What the catalog says about a known detector's category (``OTHER.Safe`` for benign ones)."""
@@ -129,6 +165,27 @@ class CandidateIndex:
         if labels is None:
             return []
         return list(labels) or ["OTHER.Safe"]
+
+    def _label_max(self, similarity, queries: Sequence[str]):
+        """Per label, the best similarity over its phrases, a query's own phrase excluded."""
+        np = self.np
+        similarity = similarity.copy()
+        for i, query in enumerate(queries):
+            similarity[i, self.rows_of.get(query, [])] = -9.0
+        return np.stack([similarity[:, mask].max(1) for mask in self.masks], 1)
+
+    def scores(self, categories: Sequence[str]):
+        """(categories, labels) blended scores; see the class docstring."""
+        np = self.np
+        queries = [query_text(c) for c in categories]
+        cosine = (self.embedder(queries) @ self.vectors.T).numpy()
+        lexical = (self.tfidf.transform(queries) @ self.lexical.T).toarray()
+        score = self._label_max(cosine, queries) + self.LEXICAL_WEIGHT * self._label_max(lexical, queries)
+        has_description = self.description_rows >= 0
+        if has_description.any():
+            described = np.where(has_description, cosine[:, np.maximum(self.description_rows, 0)], 0.0)
+            score = score + self.DESCRIPTION_WEIGHT * described
+        return score
 
     def top(
         self,
@@ -139,15 +196,13 @@ class CandidateIndex:
         """The ``k`` best distinct labels for each category (``detectors[i]``: its catalog name, if any)."""
         if not categories:
             return []
-        queries = [query_text(c) for c in categories]
-        scores = self.embedder(queries) @ self.vectors.T
         out = []
-        for i, (query, row) in enumerate(zip(queries, scores.tolist(), strict=True)):
+        for i, row in enumerate(self.scores(categories)):
             chosen = self.catalog_labels(detectors[i] if detectors else None, categories[i])[:k]
-            for j in sorted(range(len(row)), key=row.__getitem__, reverse=True):
+            for j in self.np.argsort(-row, kind="stable"):
                 if len(chosen) == k:
                     break
-                if self.phrases[j] != query and self.labels[j] not in chosen:
-                    chosen.append(self.labels[j])
+                if self.label_names[j] not in chosen:
+                    chosen.append(self.label_names[j])
             out.append(chosen)
         return out

@@ -19,6 +19,7 @@ SLICE_NAMES = {
     "fixed": "rows decided without the model",
 }
 BASELINE_NAMES = {
+    "retrieval": "the first candidate label the model is shown (catalog, else MiniLM + character n-gram retrieval)",
     "embeddings": "aliases + normalisation + MiniLM embeddings",
     "normalised": "aliases + normalisation",
     "aliases": "aliases",

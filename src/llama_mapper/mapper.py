@@ -59,6 +59,19 @@ class Calibration:
     ece_before: float | None = None
     ece_after: float | None = None
 
+    @classmethod
+    def load(cls, folder: str | None) -> Calibration:
+        """The adapter's ``calibration.json`` (``scripts/calibrate.py``), else the identity."""
+        from pathlib import Path
+
+        from llama_mapper.calibration import CALIBRATION_FILE
+
+        path = Path(folder or "") / CALIBRATION_FILE
+        if not folder or not path.is_file():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(data["a"], data["b"], data.get("ece_before"), data.get("ece_after"))
+
     def __call__(self, probability: float) -> float:
         logit = math.log(max(probability, 1e-9)) if probability < 1 else 0.0
         if self.a == 1.0 and self.b == 0.0:
@@ -174,6 +187,13 @@ class ModelBackend:
             self.in_flight.pop(key).set_result(answer)
         return answer
 
+    def answer_all(self, prompts: list[list[dict[str, str]]]) -> list[Answer]:
+        """Answers for several prompts, asked at once so that the server decodes them in one batch."""
+        if len(prompts) <= 1:
+            return [self.answer(p) for p in prompts]
+        with concurrent.futures.ThreadPoolExecutor(min(len(prompts), 8)) as pool:
+            return list(pool.map(self.answer, prompts))
+
     def _ask(self, messages: list[dict[str, str]]) -> Answer:
         out = self.client.chat_completion(
             messages,
@@ -209,6 +229,8 @@ class Mapper:
             raise ValueError(f"unknown route {self.route!r}: choose one of {', '.join(ROUTES)}")
         if self.route != "rules" and self.backend is None:
             raise ValueError(f"the {self.route} route needs a model backend (an adapter and an endpoint)")
+        if self.backend is not None and self.calibration == Calibration():
+            self.calibration = Calibration.load(self.backend.metadata.get("path"))
         if self.route != "rules" and self.backend.prompt_mode == "categories" and self.index is None:
             from llama_mapper.candidates import CandidateIndex
 
@@ -270,10 +292,11 @@ class Mapper:
             candidates = self.index.top(
                 categories, detectors=[detector.name if detector else None] * len(categories)
             )
-            asked = [
-                (c, backend.answer(build_prompt(shown, category=c, candidates=k)))
+            prompts = [
+                build_prompt(shown, category=c, candidates=k)
                 for c, k in zip(categories, candidates, strict=True)
             ]
+            asked = list(zip(categories, backend.answer_all(prompts), strict=True))
         for category, answer in asked:
             sure = self.calibration(answer.confidence)
             score = scores[category] if category is not None else max(scores.values(), default=1.0)

@@ -140,6 +140,7 @@ class Engine:
         default_max_new_tokens: int = 64,
         dtype: str = "float32",
         threads: int | None = None,
+        batch_wait_ms: float = 3.0,
     ) -> None:
         import torch
 
@@ -197,6 +198,7 @@ class Engine:
         self.running = False
         self.worker: threading.Thread | None = None
         self.stats = {"requests": 0, "batches": 0, "generated_tokens": 0}
+        self.batch_wait = batch_wait_ms / 1000
 
     # --- set-up -------------------------------------------------------------------------------------
     def _aliases(self) -> dict[str, str]:
@@ -320,6 +322,10 @@ class Engine:
                 self.cond.wait(timeout=0.5)
             if not self.running:
                 return []
+            if len(self.pending) < self.max_batch_size and self.batch_wait > 0:
+                # Requests sent together (one output's categories) arrive a moment apart: wait a
+                # few milliseconds so that they share a batch.
+                self.cond.wait(timeout=self.batch_wait)
             first = self.pending.popleft()
             batch = [first]
             for request in list(self.pending):
@@ -389,7 +395,7 @@ class Engine:
                     )
             logits = out.logits[:, -1, :].float()
             past = out.cache
-            last = positions[:, -1]
+            last = positions[:, -1].clone()
             while True:
                 if bitmask is not None:
                     for i, state in enumerate(states):
@@ -398,20 +404,27 @@ class Engine:
                     rows = [i for i, s in enumerate(states) if s.matcher is not None and not s.done]
                     if rows:
                         self.grammars.apply(logits, bitmask, rows)
-                chosen = []
+                steps: list[list[int]] = []
                 for i, state in enumerate(states):
-                    chosen.append(state.step(logits[i]) if not state.done else pad)
+                    steps.append([] if state.done else [state.step(logits[i]), *state.forced()])
                 if all(s.done for s in states):
                     break
-                nxt = torch.tensor(chosen, dtype=torch.long).unsqueeze(-1)
-                attention = torch.cat([attention, torch.ones((len(batch), 1), dtype=torch.long)], dim=-1)
-                last = last + 1
+                # Each sequence feeds its new tokens (one chosen + any forced by the grammar), padded on
+                # the left to the longest; padding is masked out of attention.
+                width = max(1, max(len(t) for t in steps))
+                nxt = torch.full((len(batch), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                pos = torch.zeros((len(batch), width), dtype=torch.long)
+                for i, tokens in enumerate(steps):
+                    if tokens and not states[i].done:
+                        nxt[i, width - len(tokens) :] = torch.tensor(tokens)
+                        mask[i, width - len(tokens) :] = 1
+                        pos[i, width - len(tokens) :] = last[i] + torch.arange(1, len(tokens) + 1)
+                        last[i] = last[i] + len(tokens)
+                    pos[i, : width - len(tokens)] = last[i]
+                attention = torch.cat([attention, mask], dim=-1)
                 out = self.model(
-                    input_ids=nxt,
-                    attention_mask=attention,
-                    position_ids=last.unsqueeze(-1),
-                    cache=past,
-                    use_cache=True,
+                    input_ids=nxt, attention_mask=attention, position_ids=pos, cache=past, use_cache=True
                 )
                 past = out.cache
                 logits = out.logits[:, -1, :].float()
@@ -478,40 +491,67 @@ class _State:
             token = int(torch.multinomial(logprobs.exp(), 1, generator=self.generator))
         else:
             token = int(torch.argmax(logprobs))
+        top = None
+        if p.top_n_tokens:
+            values, indices = torch.topk(logprobs, p.top_n_tokens)
+            top = [
+                (int(i), float(v)) for v, i in zip(values, indices, strict=True) if math.isfinite(float(v))
+            ]
+        self.record(token, float(logprobs[token]), top)
+        return token
+
+    def record(self, token: int, logprob: float, top: list[tuple[int, float]] | None = None) -> None:
+        """Append a token (chosen, or forced by the grammar with log-probability 0) and check the
+        stop conditions."""
         tokenizer = self.engine.tokenizer
         special = token in self.engine.eos_ids or token in tokenizer.all_special_ids
         previous = self.text
         self.ids.append(token)
         self.text = tokenizer.decode(self.ids, skip_special_tokens=True)
         piece = Token(
-            token,
-            tokenizer.decode([token]) if special else self.text[len(previous) :],
-            float(logprobs[token]),
-            special,
+            token, tokenizer.decode([token]) if special else self.text[len(previous) :], logprob, special
         )
         self.tokens.append(piece)
-        if p.top_n_tokens:
-            top = torch.topk(logprobs, p.top_n_tokens)
-            self.top_tokens.append(  # tokens the grammar forbids (-inf) are not alternatives
-                [
-                    Token(int(i), tokenizer.decode([int(i)]), float(v), int(i) in self.engine.eos_ids)
-                    for v, i in zip(top.values, top.indices, strict=True)
-                    if math.isfinite(float(v))
-                ]
+        if self.params.top_n_tokens:  # tokens the grammar forbids (-inf) are not alternatives
+            alternatives = top if top is not None else [(token, logprob)]
+            self.top_tokens.append(
+                [Token(i, tokenizer.decode([i]), v, i in self.engine.eos_ids) for i, v in alternatives]
             )
         if self.matcher is not None and not self.matcher.is_terminated():
             self.matcher.accept_token(token)
         if token in self.engine.eos_ids:
             self.done, self.finish_reason = True, "eos_token"
-        elif any(stop in self.text for stop in p.stop):
+        elif any(stop in self.text for stop in self.params.stop):
             self.done, self.finish_reason = True, "stop_sequence"
-        elif self.matcher is not None and self.matcher.is_terminated():
+        elif self.matcher is not None and (self.matcher.is_terminated() or self._only_stop_left()):
             self.done, self.finish_reason = True, "eos_token"
         elif len(self.ids) >= self.max_new:
             self.done, self.finish_reason = True, "length"
         if self.request.on_token is not None:
             self.request.on_token(piece)
-        return token
+
+    def _only_stop_left(self) -> bool:
+        """The grammar is complete and allows nothing but its stop token: no forward pass needed."""
+        if not self.matcher.is_completed():
+            return False
+        mask = self.engine.grammars.bitmask(1)
+        self.matcher.fill_next_token_bitmask(mask, 0)
+        allowed = self.engine.grammars.allowed(mask)
+        return set(allowed) <= set(self.matcher.stop_token_ids)
+
+    def forced(self) -> list[int]:
+        """Jump-forward: the tokens the grammar allows as the only continuation, recorded at once so
+        that one forward pass covers them all."""
+        if self.done or self.matcher is None:
+            return []
+        tokens = list(self.matcher.find_jump_forward_tokens())[: self.max_new - len(self.ids)]
+        taken = []
+        for token in tokens:
+            if self.done:
+                break
+            self.record(int(token), 0.0)
+            taken.append(int(token))
+        return taken
 
     def result(self, seconds: float) -> Generation:
         return Generation(

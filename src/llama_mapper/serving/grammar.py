@@ -97,6 +97,14 @@ class GrammarCache:
     def bitmask(self, batch: int) -> Any:
         return self.xgr.allocate_token_bitmask(batch, self.vocab_size)
 
+    def allowed(self, bitmask: Any, row: int = 0) -> list[int]:
+        """Token ids a bitmask row allows (bit set = allowed)."""
+        import torch
+
+        words = bitmask[row].to(torch.int64) & 0xFFFFFFFF
+        bits = (words.unsqueeze(-1) >> torch.arange(32)) & 1
+        return [int(i) for i in torch.nonzero(bits.flatten()).flatten() if int(i) < self.vocab_size]
+
     def apply(self, logits: Any, bitmask: Any, indices: Sequence[int] | None = None) -> None:
         """Mask ``logits`` (batch, vocab) in place: disallowed tokens get -inf."""
         self.xgr.apply_token_bitmask_inplace(

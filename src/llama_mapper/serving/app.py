@@ -190,20 +190,21 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
         metrics.failure.labels(request.url.path, "validation").inc()
         return error(422, f"invalid request: {where}: {first.get('msg', 'malformed body')}", "validation")
 
+    def refused(route: str, err: Exception) -> JSONResponse:
+        """TGI's answer for a request the engine refused or failed: 422, 429 or 424."""
+        status, kind = {ValidationError: (422, "validation"), Overloaded: (429, "overloaded")}.get(
+            type(err), (424, "generation")
+        )
+        metrics.failure.labels(route, kind).inc()
+        return error(status, str(err), kind)
+
     async def run(route: str, prompt: str, params: Parameters) -> Generation | JSONResponse:
         metrics.requests.labels(route).inc()
         start = time.perf_counter()
         try:
             gen = await asyncio.wrap_future(engine.submit(prompt, params))
-        except ValidationError as err:
-            metrics.failure.labels(route, "validation").inc()
-            return error(422, str(err), "validation")
-        except Overloaded as err:
-            metrics.failure.labels(route, "overloaded").inc()
-            return error(429, str(err), "overloaded")
-        except GenerationFailed as err:
-            metrics.failure.labels(route, "generation").inc()
-            return error(424, str(err), "generation")
+        except (ValidationError, Overloaded, GenerationFailed) as err:
+            return refused(route, err)
         seconds = time.perf_counter() - start
         metrics.duration.labels(route).observe(seconds)
         metrics.generated.observe(len(gen.tokens))
@@ -230,12 +231,8 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
             future = engine.submit(
                 prompt, params, on_token=lambda t: loop.call_soon_threadsafe(queue.put_nowait, t)
             )
-        except ValidationError as err:
-            metrics.failure.labels(route, "validation").inc()
-            return error(422, str(err), "validation")
-        except Overloaded as err:
-            metrics.failure.labels(route, "overloaded").inc()
-            return error(429, str(err), "overloaded")
+        except (ValidationError, Overloaded) as err:
+            return refused(route, err)
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(queue.put_nowait, f))
 
         async def events() -> AsyncIterator[bytes]:

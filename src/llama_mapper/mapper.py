@@ -120,13 +120,15 @@ class ModelBackend:
 
     def _served_id(self, api_key: str | None) -> str:
         """The ``adapter_id`` the endpoint knows this adapter by; BackendError when it does not serve it."""
-        import httpx
+        from huggingface_hub.utils import get_session
 
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        try:
-            info = httpx.get(f"{self.endpoint}/info", headers=headers, timeout=30).json()
-        except (httpx.HTTPError, ValueError) as err:
-            raise BackendError(f"cannot read {self.endpoint}/info: {err}") from err
+        try:  # the client library's own HTTP session
+            response = get_session().get(f"{self.endpoint}/info", headers=headers, timeout=30)
+            response.raise_for_status()
+            info = response.json()
+        except Exception as err:  # noqa: BLE001 - any transport or HTTP error: the endpoint is unusable
+            raise BackendError(f"cannot read {self.endpoint}/info: {type(err).__name__}: {err}") from err
         served = info.get("adapters")
         if served is None:  # a real TGI: it does not list adapters, so check by behaviour
             return self._probe(

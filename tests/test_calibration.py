@@ -41,7 +41,7 @@ def test_platt_scaling_fixes_an_overconfident_model(tmp_path):
 def test_calibrate_script_writes_what_the_mapper_applies(trained, tiny_dataset, tmp_path):
     import shutil
 
-    from llama_mapper.mapper import Calibration
+    from llama_mapper.calibration import Calibration
 
     adapter, _ = trained
     copy = tmp_path / "adapter"

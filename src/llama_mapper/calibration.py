@@ -10,13 +10,30 @@ beside the adapter as ``calibration.json`` and released with it; the mapper appl
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 CALIBRATION_FILE = "calibration.json"
+
+
+def reliability_bins(
+    probabilities: Sequence[float], correct: Sequence[bool], bins: int = 10
+) -> list[tuple[float, float, int]]:
+    """``(mean confidence, accuracy, count)`` of each non-empty equal-width bin (1.0 in the last)."""
+    edges = [b / bins for b in range(bins)]  # bin b holds edges[b] <= p < edges[b + 1]
+    members: list[list[int]] = [[] for _ in range(bins)]
+    for i, p in enumerate(probabilities):
+        members[min(max(bisect.bisect_right(edges, p) - 1, 0), bins - 1)].append(i)
+    return [
+        (sum(probabilities[i] for i in m) / len(m), sum(correct[i] for i in m) / len(m), len(m))
+        for m in members
+        if m
+    ]
 
 
 def expected_calibration_error(
@@ -25,15 +42,11 @@ def expected_calibration_error(
     """Sum over equal-width bins of |accuracy - mean confidence|, weighted by the bin's share."""
     if not probabilities:
         return 0.0
-    total = 0.0
-    for b in range(bins):
-        low, high = b / bins, (b + 1) / bins
-        members = [i for i, p in enumerate(probabilities) if low <= p < high or (b == bins - 1 and p == 1.0)]
-        if members:
-            accuracy = sum(correct[i] for i in members) / len(members)
-            confidence = sum(probabilities[i] for i in members) / len(members)
-            total += len(members) / len(probabilities) * abs(accuracy - confidence)
-    return total
+    total = len(probabilities)
+    return sum(
+        n / total * abs(accuracy - confidence)
+        for confidence, accuracy, n in reliability_bins(probabilities, correct, bins)
+    )
 
 
 def log_feature(probability: float) -> float:
@@ -55,6 +68,31 @@ def apply_platt(probability: float, a: float, b: float) -> float:
     return 1.0 / (1.0 + math.exp(-(a * log_feature(probability) + b)))
 
 
+@dataclass
+class Calibration:
+    """Maps the model's raw answer probability to a calibrated confidence with the fitted Platt
+    scaling (:func:`apply_platt`). The identity when not fitted."""
+
+    a: float = 1.0
+    b: float = 0.0
+    ece_before: float | None = None
+    ece_after: float | None = None
+
+    @classmethod
+    def load(cls, folder: str | None) -> Calibration:
+        """The adapter's ``calibration.json`` (``scripts/calibrate.py``), else the identity."""
+        path = Path(folder or "") / CALIBRATION_FILE
+        if not folder or not path.is_file():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(data["a"], data["b"], data.get("ece_before"), data.get("ece_after"))
+
+    def __call__(self, probability: float) -> float:
+        if self.a == 1.0 and self.b == 0.0:
+            return probability
+        return apply_platt(probability, self.a, self.b)
+
+
 def reliability_plot(
     probabilities: Sequence[float], calibrated: Sequence[float], correct: Sequence[bool], path: str | Path
 ) -> Path:
@@ -67,12 +105,8 @@ def reliability_plot(
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
     for name, values in (("raw", probabilities), ("calibrated", calibrated)):
-        xs, ys = [], []
-        for b in range(10):
-            members = [i for i, p in enumerate(values) if b / 10 <= p < (b + 1) / 10 or (b == 9 and p == 1.0)]
-            if members:
-                xs.append(sum(values[i] for i in members) / len(members))
-                ys.append(sum(correct[i] for i in members) / len(members))
+        points = reliability_bins(values, correct)
+        xs, ys = [x for x, _, _ in points], [y for _, y, _ in points]
         ece = expected_calibration_error(values, correct)
         ax.plot(xs, ys, marker="o", label=f"{name} (ECE {ece:.3f})")
     ax.set(

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from llama_mapper.calibration import Calibration
 from llama_mapper.rules import POLICY, SAFE, MapRequest, Resolution, RulesMapper
 
 logger = logging.getLogger(__name__)
@@ -47,36 +48,6 @@ class Answer:
 
     labels: tuple[str, ...]
     confidence: float
-
-
-@dataclass
-class Calibration:
-    """Maps the model's raw answer probability to a calibrated confidence (Platt scaling on the
-    log-probability, fitted on the validation split). Identity when not fitted."""
-
-    a: float = 1.0
-    b: float = 0.0
-    ece_before: float | None = None
-    ece_after: float | None = None
-
-    @classmethod
-    def load(cls, folder: str | None) -> Calibration:
-        """The adapter's ``calibration.json`` (``scripts/calibrate.py``), else the identity."""
-        from pathlib import Path
-
-        from llama_mapper.calibration import CALIBRATION_FILE
-
-        path = Path(folder or "") / CALIBRATION_FILE
-        if not folder or not path.is_file():
-            return cls()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(data["a"], data["b"], data.get("ece_before"), data.get("ece_after"))
-
-    def __call__(self, probability: float) -> float:
-        logit = math.log(max(probability, 1e-9)) if probability < 1 else 0.0
-        if self.a == 1.0 and self.b == 0.0:
-            return probability
-        return 1.0 / (1.0 + math.exp(-(self.a * logit + self.b)))
 
 
 class ModelBackend:

@@ -564,8 +564,3 @@ class _State:
             seed=self.params.seed,
             seconds=seconds,
         )
-
-
-def served_adapters_summary(engine: Engine) -> list[dict[str, Any]]:
-    """What ``/info`` reports about the adapters (id, Hub reference and commit, local path)."""
-    return [a.info() | {"path": str(Path(a.path))} for a in engine.adapters.values()]

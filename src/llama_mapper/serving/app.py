@@ -18,13 +18,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import fields
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llama_mapper import __version__
 from llama_mapper.serving.engine import (
@@ -41,28 +40,20 @@ logger = logging.getLogger("llama_mapper.serve")
 MAX_BODY_BYTES = 1_000_000
 
 
-class GenerateParameters(BaseModel):
-    """TGI's ``parameters`` (unknown keys are ignored, as TGI does)."""
+class GenerateParameters(Parameters):
+    """TGI's ``parameters`` as a request carries them (unknown keys are ignored, as TGI does)."""
 
     model_config = ConfigDict(extra="ignore")
-    max_new_tokens: int | None = None
-    do_sample: bool = False
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    typical_p: float | None = None
-    repetition_penalty: float | None = None
-    stop: list[str] = Field(default_factory=list)
-    seed: int | None = None
-    details: bool = False
-    decoder_input_details: bool = False
-    top_n_tokens: int | None = None
-    truncate: int | None = None
     return_full_text: bool | None = False
-    grammar: dict[str, Any] | None = None
-    adapter_id: str | None = None
     best_of: int | None = None
     watermark: bool = False
+
+    @field_validator("best_of")
+    @classmethod
+    def one_sequence(cls, value: int | None) -> int | None:
+        if value not in (None, 1):
+            raise ValueError("`best_of` is not supported by this server: use 1")
+        return value
 
 
 class GenerateRequest(BaseModel):
@@ -99,11 +90,9 @@ def error(status: int, message: str, kind: str) -> JSONResponse:
 
 
 def to_parameters(p: GenerateParameters) -> Parameters:
-    if p.best_of not in (None, 1):
-        raise ValidationError("`best_of` is not supported by this server: use 1")
-    values = {f.name: getattr(p, f.name) for f in fields(Parameters) if hasattr(p, f.name)}
-    values["return_full_text"] = bool(p.return_full_text)
-    return Parameters(**values)
+    """The engine's parameters from a request's."""
+    values = p.model_dump(exclude={"best_of", "watermark"})
+    return Parameters(**values | {"return_full_text": bool(p.return_full_text)})
 
 
 def details_of(gen: Generation, stream: bool = False) -> dict[str, Any]:
@@ -265,19 +254,13 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
 
     @app.post("/generate", summary="Generate text (TGI)")
     async def generate(body: GenerateRequest):
-        try:
-            params = to_parameters(body.parameters)
-        except ValidationError as err:
-            return error(422, str(err), "validation")
+        params = to_parameters(body.parameters)
         gen = await run("/generate", body.inputs, params)
         return gen if isinstance(gen, JSONResponse) else answer(body, gen)
 
     @app.post("/", summary="Generate text or stream it (TGI's compatibility route)")
     async def compat(body: GenerateRequest):
-        try:
-            params = to_parameters(body.parameters)
-        except ValidationError as err:
-            return error(422, str(err), "validation")
+        params = to_parameters(body.parameters)
         if body.stream:
             return await stream(
                 "/", body.inputs, params, body.inputs if body.parameters.return_full_text else ""
@@ -287,10 +270,7 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
 
     @app.post("/generate_stream", summary="Stream generated tokens as server-sent events (TGI)")
     async def generate_stream(body: GenerateRequest):
-        try:
-            params = to_parameters(body.parameters)
-        except ValidationError as err:
-            return error(422, str(err), "validation")
+        params = to_parameters(body.parameters)
         return await stream(
             "/generate_stream", body.inputs, params, body.inputs if body.parameters.return_full_text else ""
         )

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from llama_mapper.serving.grammar import GrammarCache, GrammarError
 
 logger = logging.getLogger(__name__)
@@ -41,9 +43,9 @@ class GenerationFailed(RuntimeError):
     """The model failed on a valid request (TGI: 424, ``generation``)."""
 
 
-@dataclass
-class Parameters:
-    """TGI's generation parameters (``parameters`` of ``POST /generate``)."""
+class Parameters(BaseModel):
+    """TGI's generation parameters (``parameters`` of ``POST /generate``); the HTTP API validates
+    request bodies with this same model."""
 
     max_new_tokens: int | None = None
     do_sample: bool = False
@@ -52,7 +54,7 @@ class Parameters:
     top_p: float | None = None
     typical_p: float | None = None
     repetition_penalty: float | None = None
-    stop: list[str] = field(default_factory=list)
+    stop: list[str] = Field(default_factory=list)
     seed: int | None = None
     details: bool = False
     decoder_input_details: bool = False

@@ -42,13 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--api-key", default=None, help="the endpoint's bearer token (also LLAMA_MAPPER_API_KEY)"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight on the model routes")
-    parser.add_argument(
-        "--threshold",
-        action="append",
-        default=[],
-        metavar="DETECTOR=VALUE",
-        help="hybrid: a detector's confidence threshold (default 0.6; repeatable)",
-    )
+    from llama_mapper.mapper import add_threshold_argument
+
+    add_threshold_argument(parser)
     parser.add_argument("--summary-json", default=None, help="also write the run summary as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
@@ -68,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.route != "rules":
         if not args.adapter:
             raise SystemExit(f"--route {args.route} needs --adapter (org/name@v1.2.0 or a local folder)")
-        thresholds = dict(t.split("=", 1) for t in args.threshold)
         try:
             if args.endpoint is None:
                 from llama_mapper.serving.server import ModelServer
@@ -82,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
             print(f"error: {err}", file=sys.stderr)
             return 1
-        mapper = Mapper(args.route, backend, rules, {k: float(v) for k, v in thresholds.items()})
+        mapper = Mapper(args.route, backend, rules, dict(args.threshold))
     else:
         mapper = rules
     try:

@@ -47,13 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["rules", "model", "hybrid"],
         help="also serve POST /map and /map/batch with this route (default hybrid)",
     )
-    parser.add_argument(
-        "--threshold",
-        action="append",
-        default=[],
-        metavar="DETECTOR=VALUE",
-        help="hybrid: a detector's confidence threshold (default 0.6; repeatable)",
-    )
+    from llama_mapper.mapper import add_threshold_argument
+
+    add_threshold_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -74,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             api_key=args.api_key or os.environ.get("LLAMA_MAPPER_API_KEY"),
             map_route=args.map,
-            thresholds={k: float(v) for k, v in (t.split("=", 1) for t in args.threshold)},
+            thresholds=dict(args.threshold),
             max_concurrent_requests=args.max_concurrent_requests,
             max_batch_size=args.max_batch_size,
             max_input_tokens=args.max_input_tokens,

@@ -168,3 +168,14 @@ def test_a_backend_refuses_an_endpoint_that_does_not_serve_its_adapter(server, t
     adapter, _ = trained
     with pytest.raises(BackendError, match=r"does not serve tiny-lora@v0.0.1: it serves demo/map@v1.0.0 \("):
         ModelBackend(server.url, str(adapter), ["OTHER.Safe"])
+
+
+@pytest.mark.parametrize("script", ["map.py", "serve.py"])
+def test_a_malformed_threshold_is_refused_with_what_to_write(script):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), "--threshold", "acme-guard"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "'acme-guard': write DETECTOR=VALUE, e.g. acme-guard=0.7" in done.stderr

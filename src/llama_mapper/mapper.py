@@ -38,6 +38,31 @@ MAX_ANSWER_LABELS = 4  # labels one category (or one raw output) may map to
 ROUTES = ("rules", "model", "hybrid")
 
 
+def add_threshold_argument(parser: Any) -> None:
+    """``--threshold DETECTOR=VALUE`` (repeatable) for the scripts that run the hybrid route; a
+    malformed value is an argparse error that says what to write."""
+    import argparse
+
+    def threshold(text: str) -> tuple[str, float]:
+        detector, sep, value = text.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not detector.strip() or number is None:
+            raise argparse.ArgumentTypeError(f"{text!r}: write DETECTOR=VALUE, e.g. acme-guard=0.7")
+        return detector.strip(), number
+
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        type=threshold,
+        metavar="DETECTOR=VALUE",
+        help=f"hybrid: a detector's confidence threshold (default {DEFAULT_THRESHOLD}; repeatable)",
+    )
+
+
 class BackendError(RuntimeError):
     """The model endpoint cannot be used as asked (not serving the adapter, unreachable)."""
 

@@ -254,3 +254,18 @@ def test_serve_script_starts_and_answers(trained):
         timeout=60,
     )
     assert bad.returncode == 1 and "repository demo/none not found" in bad.stderr
+
+
+def test_chat_samples_when_given_a_temperature_and_is_greedy_without(client):
+    messages = [{"role": "user", "content": "hello"}]
+
+    def ask(**kwargs) -> str:
+        return (
+            client.chat_completion(messages, model="local", max_tokens=8, **kwargs).choices[0].message.content
+        )
+
+    assert len({ask() for _ in range(3)}) == 1  # greedy
+    assert len({ask(temperature=3.0) for _ in range(4)}) > 1  # sampled, no seed needed
+    assert ask(temperature=3.0, seed=7) == ask(temperature=3.0, seed=7)  # seeded: reproducible
+    with pytest.raises(ValidationError, match="temperature"):
+        client.text_generation("x", do_sample=True, temperature=-1.0, max_new_tokens=2)

@@ -281,10 +281,7 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         params = Parameters(
             max_new_tokens=body.max_completion_tokens or body.max_tokens,
-            do_sample=body.temperature is not None
-            and body.temperature > 0
-            and body.seed is not None
-            or bool(body.top_p),
+            do_sample=bool(body.temperature) or body.top_p is not None,  # temperature 0 or none: greedy
             temperature=body.temperature if body.temperature else None,
             top_p=body.top_p,
             seed=body.seed,

@@ -1,6 +1,6 @@
 # Llama Mapper: every pipeline step is one target calling one script.
 # Works in a project-local virtual environment (.venv, created on first use); PYTHON=... overrides.
-.PHONY: install test style quality demo data map train calibrate sweep push hub versions serve tgi vllm eval bench clean
+.PHONY: install test style quality demo data map train calibrate sweep push hub versions serve tgi vllm eval release report bench clean
 
 VENV ?= .venv
 ifeq ($(origin PYTHON),undefined)
@@ -100,6 +100,12 @@ versions: $(SETUP) ## list the released versions of a repo (REPO)
 
 map: $(SETUP) ## map a JSONL file of detector outputs (INPUT, OUTPUT, ROUTE)
 	$(PYTHON) scripts/map.py --input $(INPUT) --output $(OUTPUT) --route $(ROUTE)
+
+eval: $(SETUP) ## evaluate the routes on the golden sets and the test split (ADAPTER; ROUTE=rules|model|hybrid[,...]; ARGS)
+	$(PYTHON) scripts/evaluate.py $(if $(ADAPTER),--adapter $(ADAPTER)) $(if $(filter command line environment,$(origin ROUTE)),--routes $(ROUTE)) $(ARGS)
+
+release: $(SETUP) ## evaluate, then push and tag only if every gate holds (CHECKPOINT, REPO, VERSION; ARGS)
+	$(PYTHON) scripts/release.py --checkpoint $(CHECKPOINT) --repo $(REPO) --version $(VERSION) $(ARGS)
 
 bench: $(SETUP) ## run the benchmarks
 	$(PYTHON) bench/rules_throughput.py

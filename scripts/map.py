@@ -51,48 +51,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
-
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from llama_mapper.batch import map_file
-    from llama_mapper.mapper import BackendError, Mapper, ModelBackend
+    from llama_mapper.mapper import BackendError, Mapper, serving_backend
     from llama_mapper.rules import RulesMapper
 
     rules = RulesMapper()
-    server = backend = None
-    if args.route != "rules":
-        if not args.adapter:
-            raise SystemExit(f"--route {args.route} needs --adapter (org/name@v1.2.0 or a local folder)")
-        try:
-            if args.endpoint is None:
-                from llama_mapper.serving.server import ModelServer
-
-                server = ModelServer(adapters=[args.adapter]).start()
-            labels = [label.name for label in rules.taxonomy.labels]
-            api_key = args.api_key or os.environ.get("LLAMA_MAPPER_API_KEY")
-            backend = ModelBackend(args.endpoint or server.url, args.adapter, labels, api_key=api_key)
-        except (BackendError, ValueError) as err:
-            if server is not None:
-                server.stop()
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        mapper = Mapper(args.route, backend, rules, dict(args.threshold))
-    else:
-        mapper = rules
-    try:
-        with ExitStack() as stack:
-            src = sys.stdin if args.input == "-" else stack.enter_context(open(args.input, encoding="utf-8"))
-            dst = (
-                sys.stdout
-                if args.output == "-"
-                else stack.enter_context(open(args.output, "w", encoding="utf-8"))
-            )
-            workers = args.concurrency if args.route != "rules" else 1
-            summary = map_file(src, dst, mapper, progress=not args.no_progress, workers=workers)
-    finally:
-        if server is not None:
-            server.stop()
+    backend = None
+    with ExitStack() as stack:
+        if args.route != "rules":
+            if not args.adapter:
+                raise SystemExit(f"--route {args.route} needs --adapter (org/name@v1.2.0 or a local folder)")
+            try:
+                backend = stack.enter_context(
+                    serving_backend(args.adapter, args.endpoint, args.api_key, rules)
+                )
+            except (BackendError, ValueError) as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 1
+            mapper = Mapper(args.route, backend, rules, dict(args.threshold))
+        else:
+            mapper = rules
+        src = sys.stdin if args.input == "-" else stack.enter_context(open(args.input, encoding="utf-8"))
+        dst = (
+            sys.stdout
+            if args.output == "-"
+            else stack.enter_context(open(args.output, "w", encoding="utf-8"))
+        )
+        workers = args.concurrency if args.route != "rules" else 1
+        summary = map_file(src, dst, mapper, progress=not args.no_progress, workers=workers)
     print(summary.render(), file=sys.stderr)
     if backend is not None:
         print(

@@ -53,6 +53,24 @@ def card_data(name: str, metadata: dict[str, Any]) -> ModelCardData:
         for key, label in (("test_exact_match", "all"), ("test_unseen_exact_match", "unseen detectors"))
         if key in metrics
     ]
+    golden = (metadata.get("evaluation") or {}).get("golden", {})
+    for route in ("hybrid", "model"):
+        for key, metric in (
+            ("macro_f1", "macro F1"),
+            ("exact_match", "exact-set accuracy"),
+            ("schema_valid", "schema-valid rate"),
+        ):
+            if golden.get(route, {}).get(key) is not None:
+                results.append(
+                    EvalResult(
+                        task_type="text-generation",
+                        dataset_type="llama-mapper/golden",
+                        dataset_name="Llama Mapper golden sets (real vendor formats)",
+                        metric_type=key,
+                        metric_name=f"{metric}, {route} route",
+                        metric_value=round(golden[route][key], 4),
+                    )
+                )
     base = metadata["base_model"]
     return ModelCardData(
         base_model=base["model_id"] if base["source"] in ("hub", "gguf") else None,

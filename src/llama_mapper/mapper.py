@@ -18,12 +18,14 @@ the adapter's ``repo@tag`` and commit in every event.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import logging
 import math
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -338,3 +340,27 @@ class Mapper:
             tenant_id=request.tenant_id,
             notes=notes,
         )
+
+
+@contextlib.contextmanager
+def serving_backend(
+    adapter: str, endpoint: str | None = None, api_key: str | None = None, rules: RulesMapper | None = None
+) -> Iterator[ModelBackend]:
+    """A :class:`ModelBackend` for ``adapter`` on ``endpoint``, or on a local
+    :class:`~llama_mapper.serving.server.ModelServer` started for the duration of the block."""
+    import os
+
+    rules = rules or RulesMapper()
+    server = None
+    try:
+        if endpoint is None:
+            from llama_mapper.serving.server import ModelServer
+
+            server = ModelServer(adapters=[adapter]).start()
+        labels = [label.name for label in rules.taxonomy.labels]
+        yield ModelBackend(
+            endpoint or server.url, adapter, labels, api_key=api_key or os.environ.get("LLAMA_MAPPER_API_KEY")
+        )
+    finally:
+        if server is not None:
+            server.stop()

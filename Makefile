@@ -55,8 +55,8 @@ style: $(SETUP) ## format and auto-fix
 quality: $(SETUP) ## lint and format check
 	$(PYTHON) -m ruff check $(CHECK_DIRS) && $(PYTHON) -m ruff format --check $(CHECK_DIRS)
 
-demo: $(SETUP) ## the main job: map a bundled sample of real detector outputs, print a table
-	$(PYTHON) scripts/demo.py
+demo: $(SETUP) ## the main job, offline: data, train, release v0.1.0, pull, serve, map, evaluate, report (REPO= + HF_TOKEN: real Hub)
+	$(PYTHON) scripts/demo.py $(if $(REPO),--repo $(REPO)) $(ARGS)
 
 data: $(SETUP) ## generate the SFT dataset (DATA_DIR, SIZE, SEED; PUSH=org/name VERSION=v1.0.0 releases it)
 	$(PYTHON) scripts/prepare_data.py --output_dir $(DATA_DIR) --size $(SIZE) --seed $(SEED)

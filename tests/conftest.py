@@ -72,6 +72,16 @@ def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def table_rows(text: str) -> dict[tuple[str, str], list[str]]:
+    """The rows of an evaluation table (route_eval.markdown_table), keyed by (set, route)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 11 and cells[0] not in ("set", "---"):
+            rows[(cells[0], cells[1])] = cells[2:]
+    return rows
+
+
 @pytest.fixture(scope="session")
 def mapper():
     from llama_mapper.rules import RulesMapper

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import GOLDEN, ROOT, load_jsonl
+from conftest import GOLDEN, ROOT, load_jsonl, table_rows
 
 from llama_mapper import metrics as M
 from llama_mapper.route_eval import load_golden, markdown_table
@@ -59,15 +59,6 @@ def test_load_golden_refuses_a_case_without_labels(tmp_path):
         load_golden(tmp_path)
     with pytest.raises(FileNotFoundError, match="no golden sets"):
         load_golden(tmp_path / "empty")
-
-
-def table_rows(text: str) -> dict[tuple[str, str], list[str]]:
-    rows = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 11 and cells[0] not in ("set", "---"):
-            rows[(cells[0], cells[1])] = cells[2:]
-    return rows
 
 
 def test_evaluate_script_writes_the_report_and_prints_what_it_wrote(tmp_path):

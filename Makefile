@@ -111,10 +111,8 @@ release: $(SETUP) ## evaluate, then push and tag only if every gate holds (CHECK
 report: $(SETUP) ## compliance evidence (JSON, CSV, HTML) from mapped events (INPUT=mapped.jsonl, REPORT_DIR)
 	$(PYTHON) scripts/report.py --input $(INPUT) --output-dir $(REPORT_DIR)
 
-bench: $(SETUP) ## run the benchmarks
-	$(PYTHON) bench/rules_throughput.py
-	$(PYTHON) bench/train_throughput.py
-	$(PYTHON) bench/serve_latency.py
+bench: $(SETUP) ## run every benchmark and write bench/RESULTS.md (ADAPTER for the serving benchmark)
+	$(PYTHON) bench/report.py --adapter $(ADAPTER)
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

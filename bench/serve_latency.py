@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--naive-tokens", type=int, default=160, help="tokens of a canonical event the naive baseline writes"
     )
+    parser.add_argument("--json", default=None, help="also write the figures here (bench/report.py)")
     args = parser.parse_args(argv)
     if not Path(args.adapter).exists() and "@" not in args.adapter:
         print(
@@ -145,6 +146,21 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"rules route  p50 {pct(rule_times, 0.5) * 1000:.3f} ms   p95 {pct(rule_times, 0.95) * 1000:.3f} ms (target p95 <= 1 ms)"
     )
+    if args.json:
+        figures = {
+            "requests": len(reqs),
+            "timed": args.requests,
+            "model_calls": calls,
+            "model_p50_ms": p50 * 1000,
+            "model_p95_ms": p95 * 1000,
+            "throughput_rps_8_clients": throughput,
+            "naive_p50_ms": n50 * 1000,
+            "naive_p95_ms": pct(naive, 0.95) * 1000,
+            "naive_requests": len(naive),
+            "rules_p50_ms": pct(rule_times, 0.5) * 1000,
+            "rules_p95_ms": pct(rule_times, 0.95) * 1000,
+        }
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 

@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="profile the last rung")
+    parser.add_argument("--json", default=None, help="also write the figures here (bench/report.py)")
     return parser.parse_args(argv)
 
 
@@ -162,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         f"examples/s and {last['tokens_per_s'] / first['tokens_per_s']:.1f}x more tokens/s than TRL's defaults "
         "in this run."
     )
+    if args.json:
+        import json
+        from pathlib import Path
+
+        keys = ("tokens_per_example", "s_per_step", "tokens_per_s", "examples_per_s", "precision")
+        figures = {"rungs": [{"name": name, **{k: r[k] for k in keys}} for name, r in results]}
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     if args.profile:
         print("\nWhere the time goes in the recipe's steps (torch profiler):")
         print(profile(last["trainer"]))

@@ -56,4 +56,4 @@ def test_golden_sets_are_large_enough():
     per_detector = defaultdict(int)
     for stem, _ in CASES:
         per_detector[stem] += 1
-    assert all(per_detector[name] >= 25 for name in REQUIRED), dict(per_detector)
+    assert all(per_detector[name] >= 100 for name in REQUIRED), dict(per_detector)

@@ -148,6 +148,17 @@ def render_adapter_card(
             for key, label in BASELINE_NAMES.items()
             if f"baseline_{key}_test_exact_match" in metrics
         ],
+        golden=[
+            {
+                "route": route,
+                "schema_valid": f"{m['schema_valid']:.1%}",
+                "exact_match": f"{m['exact_match']:.3f}",
+                "macro_f1": f"{m['macro_f1']:.3f}",
+                "p95": f"{m['latency_p95_ms']:.0f} ms",
+            }
+            for route, m in ((metadata.get("evaluation") or {}).get("golden") or {}).items()
+            if m.get("macro_f1") is not None
+        ],
         train_minutes=round(metrics.get("train_runtime", 0) / 60, 1),
         wall_minutes=round(metrics.get("wall_time_s", 0) / 60, 1),
         dataset_line=dataset_line(metadata.get("dataset", {})),

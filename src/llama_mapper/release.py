@@ -184,27 +184,14 @@ def preflight(repo_id: str, version: str, api: Any = None) -> None:
     than the latest release. (The push checks again; this only saves a wasted evaluation.)"""
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    from llama_mapper.hub import (
-        HubError,
-        check_version,
-        get_api,
-        hub_errors,
-        latest_release,
-        parse_version,
-        release_tags,
-    )
+    from llama_mapper.hub import check_new_version, check_version, get_api, hub_errors, release_tags
 
     check_version(version)
     api = get_api(api)
-    with hub_errors(f"cannot release {repo_id}@{version}", None, api):
+    what = f"cannot release {repo_id}@{version}"
+    with hub_errors(what, None, api):
         try:
-            tags = [t for t, _ in release_tags(repo_id, api=api)]
+            tags = dict(release_tags(repo_id, api=api))
         except RepositoryNotFoundError:
             return
-    if version in tags:
-        raise HubError(
-            f"{repo_id}@{version} already exists: released versions are immutable, choose a new version"
-        )
-    latest = latest_release(tags)
-    if latest is not None and parse_version(version) < parse_version(latest):  # type: ignore[operator]
-        raise HubError(f"{version} is older than the latest release {latest} of {repo_id}")
+    check_new_version(what, version, tags)

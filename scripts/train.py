@@ -28,9 +28,10 @@ def main(script_args, training_args, model_args) -> dict:
     from transformers import set_seed
 
     from llama_mapper import training as T
-    from llama_mapper.baselines import compare_baselines
+    from llama_mapper.baselines import compare_baselines, first_candidate
     from llama_mapper.cards import write_adapter_card
-    from llama_mapper.evaluation import evaluate_model, flat_metrics
+    from llama_mapper.evaluation import evaluate_baseline, evaluate_model, flat_metrics
+    from llama_mapper.taxonomy import load_taxonomy
 
     started = time.time()
     set_seed(training_args.seed)
@@ -42,6 +43,17 @@ def main(script_args, training_args, model_args) -> dict:
     # Data
     dataset, data_info = T.load_sft_dataset(script_args)
     mode = script_args.prompt_mode
+    stored_test = dataset.get(script_args.dataset_test_split)  # the dataset's own candidates
+    retriever = None
+    if mode == "categories" and script_args.retriever_epochs > 0:
+        with training_args.main_process_first(desc="fine-tuning the retriever"):
+            dataset, retriever = T.train_retriever(
+                dataset,
+                script_args,
+                training_args.output_dir,
+                training_args.seed,
+                data_info.get("generation"),
+            )
     train_rows = dataset[script_args.dataset_train_split]
     train_examples = T.sft_examples(train_rows, mode, script_args.max_train_samples)
     eval_rows = (
@@ -106,8 +118,13 @@ def main(script_args, training_args, model_args) -> dict:
         if trainer.accelerator.is_main_process:
             T.write_predictions(training_args.output_dir, test_list, answers)
         if script_args.compare_baselines:
-            for name, scores in compare_baselines(train_rows, test_list).items():
+            # the non-model baselines see the dataset's own candidates (the off-the-shelf encoder's)
+            stored = list(T.select(stored_test, len(test_list)))
+            for name, scores in compare_baselines(train_rows, stored).items():
                 metrics.update(flat_metrics(scores, prefix=f"baseline_{name}_test_"))
+        if retriever is not None:  # what the model is shown first, from the fine-tuned retriever
+            learned = evaluate_baseline(lambda row: first_candidate(row, load_taxonomy()), test_list)
+            metrics.update(flat_metrics(learned, prefix="retriever_first_candidate_test_"))
     metrics["wall_time_s"] = round(time.time() - started, 1)
     trainer.log_metrics("all", metrics)
 
@@ -116,7 +133,7 @@ def main(script_args, training_args, model_args) -> dict:
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(training_args.output_dir)
         trainer.save_metrics("all", metrics, combined=False)
-        metadata = T.run_metadata(base, data_info, precision, metrics, script_args, model_args)
+        metadata = T.run_metadata(base, data_info, precision, metrics, script_args, model_args, retriever)
         T.write_run_files(
             training_args.output_dir, T.resolved_recipe(script_args, training_args, model_args), metadata
         )

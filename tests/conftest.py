@@ -111,4 +111,4 @@ def tiny_dataset(tmp_path_factory) -> Path:
 def trained(tiny_dataset, tmp_path_factory):
     """A tiny adapter trained with the full tiny recipe (evaluation included), and its run."""
     out = tmp_path_factory.mktemp("tiny") / "tiny-lora@v0.0.1"
-    return out, train_ok(tiny_dataset, out)
+    return out, train_ok(tiny_dataset, out, "--retriever_epochs", "1")  # with a fine-tuned retriever

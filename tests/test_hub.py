@@ -134,6 +134,9 @@ def test_checkpoint_manager_loads_hub_references_and_records_the_sha(released):
     model, tokenizer, meta = manager.load_checkpoint("demo/mapper@v0.0.1")
     assert meta["hub"]["sha"] == first.sha and meta["name"] == "demo/mapper@v0.0.1"
     assert meta["base_model"]["model_id"] == "tiny-random-llama"
+    from llama_mapper.retriever import retriever_path
+
+    assert retriever_path(meta["path"]) is not None  # the fine-tuned retriever travels with the adapter
     local_model, _, _ = CheckpointManager(adapter.parent).load_checkpoint(adapter.name)
     assert torch.equal(logits(model, tokenizer), logits(local_model, tokenizer))
     latest = manager.metadata("demo/mapper")  # no @: the latest release, not main
@@ -221,9 +224,17 @@ def test_dataset_release_loads_by_tag_and_training_records_its_commit(tiny_datas
     assert len(load_dataset("demo/mapper-data", revision="v1.0.0")["train"]) == len(local["train"])
     assert len(load_dataset("demo/mapper-data", revision="v1.1.0")["train"]) == 8
     out = tmp_path / "from-hub"
-    train_ok("demo/mapper-data@v1.0.0", out, *QUICK)
-    dataset = json.loads((out / "llama_mapper.json").read_text())["dataset"]
-    assert dataset == {"source": "hub", "repo": "demo/mapper-data", "revision": "v1.0.0", "sha": first.sha}
+    train_ok("demo/mapper-data@v1.0.0", out, *QUICK, "--retriever_epochs", "1")
+    meta = json.loads((out / "llama_mapper.json").read_text())
+    generation = json.loads((tiny_dataset / "generation.json").read_text())  # fetched from the release
+    assert meta["dataset"] == {
+        "source": "hub",
+        "repo": "demo/mapper-data",
+        "revision": "v1.0.0",
+        "sha": first.sha,
+        "generation": generation,
+    }
+    assert meta["retriever"]["pairs"] > 0 and (out / "retriever" / "retriever.json").is_file()
     assert f"commit `{first.sha}`" in (out / "README.md").read_text()
     with pytest.raises(HubError, match="not a generated dataset"):
         push_dataset(tmp_path, "demo/mapper-data", "v2.0.0")

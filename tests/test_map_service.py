@@ -76,6 +76,18 @@ def test_map_answers_schema_valid_events_with_provenance_on_every_route(server, 
         assert hit["taxonomy"] == ["HARM.SPEECH.Hate.Other"]
 
 
+def test_the_mapper_ranks_candidates_with_the_adapters_retriever(server):
+    from llama_mapper.candidates import Embedder
+    from llama_mapper.retriever import load_embedder, retriever_path
+
+    server.enable_map("hybrid")
+    folder = retriever_path(server.mapper.backend.metadata["path"])
+    assert folder is not None
+    ours = server.mapper.index.embedder(["hate speech"])
+    assert float((ours - load_embedder(folder)(["hate speech"])).abs().max()) < 1e-6
+    assert float((ours - Embedder()(["hate speech"])).abs().max()) > 1e-4
+
+
 def test_hybrid_asks_the_model_only_where_the_rules_give_up(server):
     server.enable_map("hybrid")
     known = post(server, "/map", UNKNOWN).json()  # an alias the taxonomy knows: the rules answer
@@ -89,6 +101,25 @@ def test_hybrid_asks_the_model_only_where_the_rules_give_up(server):
     review = post(server, "/map", NO_RULE).json()
     assert review["provenance"]["route"] == "hybrid" and review["taxonomy"] == ["OTHER.NeedsReview"]
     assert "needs review" in review["notes"] and review["provenance"]["model"].startswith("demo/map@v1.0.0#")
+    del server.mapper.thresholds["acme-guard"]
+
+
+def test_hybrid_adds_only_confident_model_labels_to_what_the_rules_mapped(server):
+    server.enable_map("hybrid")
+    # a category the rules know, one they do not but retrieval comes close to (a validator's name),
+    # one nothing comes close to, and a structural flag the generic reader counts
+    labels = ["customer e-mail address", "RestrictToTopic", "zorblax quux"]
+    partial = {"detector": "acme-guard", "output": {"labels": labels, "languageSupported": True}}
+    server.mapper.thresholds["acme-guard"] = 0.0
+    trusted = post(server, "/map", partial).json()
+    assert trusted["provenance"]["route"] == "hybrid" and "PII.Contact.Email" in trusted["taxonomy"]
+    assert "1 mapped by the model" in trusted["notes"]  # RestrictToTopic only
+    assert "1 left out" in trusted["notes"]  # zorblax quux; languageSupported is not even asked
+    assert trusted["provenance"]["model"].startswith("demo/map@v1.0.0#")
+    server.mapper.thresholds["acme-guard"] = 1.01
+    unsure = post(server, "/map", partial).json()
+    assert unsure["taxonomy"] == ["PII.Contact.Email"]  # nothing added, no review flag
+    assert "2 left out" in unsure["notes"] and unsure["confidence"] <= 0.5
     del server.mapper.thresholds["acme-guard"]
 
 

@@ -161,17 +161,63 @@ def test_detector_names_match_leniently(mapper):
         ({"verdict": "unsafe"}, ["OTHER.PolicyViolation"]),
         ({"flagged": False, "categories": {"hate": False}}, ["OTHER.Safe"]),
         ({"label": "jailbreak", "score": 0.97}, ["JAILBREAK.Attempt"]),
+        # a verdict or action word under a category key does not hide the real name
+        ({"risk_name": "jailbreak", "label": "Yes", "probability_of_risk": 0.91}, ["JAILBREAK.Attempt"]),
+        ({"risk_name": "jailbreak", "label": "No", "probability_of_risk": 0.08}, ["OTHER.Safe"]),
+        (
+            {"topicPolicy": {"topics": [{"name": "violent content", "type": "DENY", "detected": True}]}},
+            ["HARM.VIOLENCE.Physical"],
+        ),
+        # pandas to_dict() of a score frame: {column: {row: score}}
+        ({"toxicity": {"0": 0.01, "1": 0.2}, "threat": {"0": 0.93, "1": 0.1}}, ["HARM.SPEECH.Threat"]),
+        # a named result whose pass/fail sits one level down
+        (
+            {"results": [{"criteria": "vendor:toxicity", "evaluation_result": {"pass": False}}]},
+            ["HARM.SPEECH.Toxicity"],
+        ),
+        ({"results": [{"criteria": "vendor:toxicity", "evaluation_result": {"pass": True}}]}, ["OTHER.Safe"]),
+        # "Key: value" verdict text (Qwen3Guard, WildGuard)
+        ("Safety: Unsafe\nCategories: Jailbreak, Violent", ["HARM.VIOLENCE.Physical", "JAILBREAK.Attempt"]),
+        ("Safety: Controversial\nCategories: Violent", ["OTHER.NeedsReview"]),
+        ("Harmful request: yes\nResponse refusal: no\nHarmful response: no", ["OTHER.PolicyViolation"]),
+        ("Harmful request: no\nResponse refusal: no\nHarmful response: no", ["OTHER.Safe"]),
+        # a safety stop says something only when nothing else does
+        (
+            {"choices": [{"finish_reason": "content_filter", "message": {"content": None}}]},
+            ["OTHER.ContentFiltered"],
+        ),
+        ({"stopReason": "guardrail_intervened", "usage": {"inputTokens": 9}}, ["OTHER.ContentFiltered"]),
+        (
+            {
+                "candidates": [
+                    {
+                        "finishReason": "SAFETY",
+                        "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH"}],
+                    }
+                ]
+            },
+            ["HARM.SPEECH.Insult"],
+        ),
     ],
 )
 def test_generic_reader_on_unseen_shapes(mapper, output, expected):
     event = mapper.map({"detector": "brand-new-guard", "output": output})
-    assert event["taxonomy"] == expected
+    assert sorted(event["taxonomy"]) == expected
     assert event["confidence"] < 1.0
     assert event["provenance"]["detector"] == "brand-new-guard"
 
 
-def test_unreadable_output_is_unknown_with_low_confidence(mapper):
-    event = mapper.map({"detector": "brand-new-guard", "output": {"foo": "bar", "n": 17}})
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"foo": "bar", "n": 17},
+        {"choices": [{"finish_reason": "stop", "message": {"content": "hi"}}]},  # a normal stop
+        "Hello: world",  # key-value text with no verdict or category
+        "I cannot help with that.",
+    ],
+)
+def test_unreadable_output_is_unknown_with_low_confidence(mapper, output):
+    event = mapper.map({"detector": "brand-new-guard", "output": output})
     assert event["taxonomy"] == ["OTHER.Unknown"]
     assert event["confidence"] <= 0.2
 

@@ -54,6 +54,60 @@ def test_tiny_recipe_trains_and_saves_a_complete_adapter(trained):
     assert sum("eval_exact_match" in entry for entry in state["log_history"]) == 2
 
 
+def test_the_retriever_is_fine_tuned_saved_and_recorded(trained, tiny_dataset):
+    from datasets import load_dataset
+
+    from llama_mapper.candidates import Embedder
+    from llama_mapper.catalog import load_catalog
+    from llama_mapper.retriever import load_embedder, retriever_path, training_index, with_candidates
+    from llama_mapper.taxonomy import load_taxonomy
+
+    out, _ = trained
+    folder = retriever_path(out)
+    assert folder is not None and folder == out / "retriever"
+    meta = json.loads((out / "llama_mapper.json").read_text())
+    info = meta["retriever"]
+    assert info["pairs"] > 0 and info["steps"] >= 1 and info["taxonomy"] == "taxonomy@2025.09"
+    for split in ("train", "validation", "test"):
+        assert set(info["first_candidate_accuracy"][split]) == {"before", "after"}
+    assert 0 <= meta["metrics"]["retriever_first_candidate_test_exact_match"] <= 1
+    # its layers moved; the bundled encoder did not
+    fine, base = load_embedder(folder)(["hate speech"]), Embedder()(["hate speech"])
+    assert float((fine - base).abs().max()) > 1e-4
+    # the model was tested on candidates re-ranked by that retriever
+    files = {s: str(tiny_dataset / "data" / f"{s}-00000-of-00001.parquet") for s in ("train", "test")}
+    stored = load_dataset("parquet", data_files=files)
+    index = training_index(
+        list(stored["train"]),
+        load_taxonomy(),
+        load_embedder(folder),
+        load_catalog(),
+        meta["dataset"]["generation"],
+    )
+    expected = with_candidates(stored["test"].select(range(16)), index)["candidates"]
+    predicted = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    assert [row["candidates"] for row in predicted] == expected
+
+
+def test_the_training_index_is_the_one_the_dataset_was_generated_with(tiny_dataset):
+    """With the off-the-shelf encoder, re-ranking reproduces the stored candidates exactly: fine-tuning
+    the retriever changes the encoder and nothing else."""
+    from datasets import load_dataset
+
+    from llama_mapper.candidates import Embedder
+    from llama_mapper.catalog import load_catalog
+    from llama_mapper.retriever import training_index, with_candidates
+    from llama_mapper.taxonomy import load_taxonomy
+
+    files = {s: str(tiny_dataset / "data" / f"{s}-00000-of-00001.parquet") for s in ("train", "test")}
+    dataset = load_dataset("parquet", data_files=files)
+    generation = json.loads((tiny_dataset / "generation.json").read_text())
+    taxonomy = load_taxonomy()
+    index = training_index(list(dataset["train"]), taxonomy, Embedder(), load_catalog(), generation)
+    again = with_candidates(dataset["test"], index)
+    assert again["candidates"] == dataset["test"]["candidates"]
+
+
 def test_saved_recipe_is_the_resolved_one_and_parses_again(trained):
     out, _ = trained
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())

@@ -45,9 +45,13 @@ def minilm_path() -> Path:
 
 
 class Embedder:
-    """Mean-pooled, L2-normalised sentence embeddings with plain transformers."""
+    """Mean-pooled, L2-normalised sentence embeddings with plain transformers.
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    ``weights``: a safetensors file of fine-tuned parameters loaded over the encoder's own (the
+    learned retriever's layers, :mod:`llama_mapper.retriever`).
+    """
+
+    def __init__(self, path: str | Path | None = None, weights: str | Path | None = None) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -55,6 +59,13 @@ class Embedder:
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path).eval()
+        if weights is not None:
+            from safetensors.torch import load_file
+
+            state = {k: v.float() for k, v in load_file(str(weights)).items()}
+            unexpected = self.model.load_state_dict(state, strict=False).unexpected_keys
+            if unexpected or not state:
+                raise ValueError(f"{weights} does not hold this encoder's parameters: {unexpected[:3]}")
 
     def __call__(self, texts: Sequence[str], batch_size: int = 256):
         torch = self.torch
@@ -186,6 +197,12 @@ class CandidateIndex:
             described = np.where(has_description, cosine[:, np.maximum(self.description_rows, 0)], 0.0)
             score = score + self.DESCRIPTION_WEIGHT * described
         return score
+
+    def support(self, categories: Sequence[str]) -> list[float]:
+        """Each category's best blended score: how close anything the index knows comes to it."""
+        if not categories:
+            return []
+        return [float(row.max()) for row in self.scores(categories)]
 
     def top(
         self,

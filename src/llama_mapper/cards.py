@@ -159,12 +159,30 @@ def render_adapter_card(
             for route, m in ((metadata.get("evaluation") or {}).get("golden") or {}).items()
             if m.get("macro_f1") is not None
         ],
+        retriever=retriever_line(metadata.get("retriever"), metrics),
         train_minutes=round(metrics.get("train_runtime", 0) / 60, 1),
         wall_minutes=round(metrics.get("wall_time_s", 0) / 60, 1),
         dataset_line=dataset_line(metadata.get("dataset", {})),
         libraries=", ".join(f"{k} {v}" for k, v in metadata.get("libraries", {}).items()),
         created_at=metadata.get("created_at"),
     )
+
+
+def retriever_line(retriever: dict[str, Any] | None, metrics: dict[str, Any]) -> str | None:
+    """How the candidate retriever was fine-tuned, and what it changed on the test split."""
+    if not retriever:
+        return None
+    first = (retriever.get("first_candidate_accuracy") or {}).get("test") or {}
+    text = (
+        f"all-MiniLM-L6-v2, its layers fine-tuned on {retriever['pairs']} (category, label) pairs of the "
+        f"train split ({retriever['steps']} steps; `retriever/` beside this card, loaded with the adapter)"
+    )
+    if first.get("before") is not None and first.get("after") is not None:
+        text += f"; first candidate right on the test split's categories: {first['before']:.3f} -> {first['after']:.3f}"
+    unseen = metrics.get("retriever_first_candidate_test_unseen_exact_match")
+    if unseen is not None:
+        text += f" (as answers on the unseen rows: {unseen:.3f})"
+    return text
 
 
 def write_adapter_card(folder: str | Path, metadata: dict[str, Any], template: str | Path) -> Path:

@@ -81,6 +81,7 @@ class Resolution:
     detector: Detector | None
     reading: Reading
     unresolved: list[Finding] = field(default_factory=list)  # counted categories no rule could map
+    mapped_confidence: float | None = None  # the mapped categories' confidence, before unresolved lower it
 
     @property
     def exact(self) -> bool:
@@ -160,9 +161,10 @@ class RulesMapper:
                 labels[name] = max(labels.get(name, 0.0), score)
 
         if labels:
+            mapped = confidence
             if unresolved:
                 confidence = min(confidence, 0.5)
-            return Resolution(list(labels), labels, confidence, source, detector, reading, unresolved)
+            return Resolution(list(labels), labels, confidence, source, detector, reading, unresolved, mapped)
         if unresolved:
             return Resolution([UNKNOWN], {UNKNOWN: 0.2}, 0.2, "unreadable", detector, reading, unresolved)
         if reading.verdict:

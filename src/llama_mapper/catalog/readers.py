@@ -382,6 +382,19 @@ def read_aws_comprehend_pii(value: Any, cfg: ReaderConfig) -> Reading:
     return read_entities(value, cfg)
 
 
+def index_scores(value: Any) -> list | None:
+    """The values of a row-indexed dict of numbers (pandas ``to_dict()``: ``{"0": 0.1, "1": 0.9}``)."""
+    if (
+        isinstance(value, dict)
+        and value
+        and len(value) <= 1000
+        and all(isinstance(k, str) and k.isdigit() for k in value)
+        and all(number(v) is not None for v in value.values())
+    ):
+        return list(value.values())
+    return None
+
+
 def read_score_dict(value: Any, cfg: ReaderConfig) -> Reading:
     """A dict of category -> score (Detoxify); batch lists of scores count if any item does."""
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
@@ -396,6 +409,7 @@ def read_score_dict(value: Any, cfg: ReaderConfig) -> Reading:
     if value and all(isinstance(v, list) and not v for v in value.values()):
         return Reading(status="error", reason="empty score lists")
     for name, raw in list(value.items())[:500]:
+        raw = index_scores(raw) or raw
         values = raw if isinstance(raw, list) else [raw]
         scores = [s for s in (unit_score(v) for v in values[:1000]) if s is not None]
         if not scores:
@@ -876,7 +890,42 @@ def _key(name: Any) -> str:
     return key
 
 
-VERDICT_HINTS = ("safety", "verdict", "status", "decision", "assessment", "rating", "outcome")
+VERDICT_HINTS = ("safety", "verdict", "status", "decision", "assessment", "rating", "outcome", "harmful")
+# Verdict values that mean "neither safe nor unsafe: a person should look" (Qwen3Guard's Controversial).
+REVIEW_WORDS = frozenset(
+    ("controversial", "borderline", "uncertain", "unclear", "needs_review", "potentially_unsafe")
+)
+# Stop or finish reasons that mean a safety system intervened (Bedrock Converse, Anthropic, OpenAI,
+# Gemini), named by what they are; normal reasons (stop, end_turn, length...) are no finding.
+STOP_REASON_KEYS = frozenset(("stop_reason", "stopreason", "finish_reason", "finishreason", "done_reason"))
+INTERVENTION_STOPS = {
+    "content_filter": "content_filter",
+    "guardrail_intervened": "guardrail_intervened",
+    "refusal": "refusal",
+    "safety": "content_filter",
+    "blocklist": "content_filter",
+    "prohibited_content": "content_filter",
+    "spii": "content_filter",
+    "image_safety": "content_filter",
+}
+# "Safety: Unsafe\nCategories: Violent" (Qwen3Guard), "Harmful request: yes" (WildGuard).
+_KEY_VALUE_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 _/-]{0,40}?)\s*:\s*(.{0,500}?)\s*$")
+
+
+def key_value_text(text: str) -> dict[str, Any] | None:
+    """A dict from text whose every non-empty line is ``Key: value`` (yes/no become booleans)."""
+    lines = [line for line in text.splitlines()[:40] if line.strip()]
+    fields: dict[str, Any] = {}
+    for line in lines:
+        match = _KEY_VALUE_LINE.match(line)
+        if match is None:
+            return None
+        key, raw = match.groups()
+        word = _key(raw)
+        fields[key] = True if word in ("yes", "true") else False if word in ("no", "false") else raw
+    return fields or None
+
+
 INVERTED_SUFFIXES = ("_passed", "_valid", "_safe", "_ok", "_allowed", "_compliant")
 
 
@@ -892,17 +941,31 @@ def _is_inverted_key(k: str) -> bool:
     return k in INVERTED_KEYS or k.endswith(INVERTED_SUFFIXES)
 
 
+# Values of a category key that are a verdict or an action, not a category: Granite Guardian's
+# {"risk_name": "social_bias", "label": "Yes"}, Bedrock's {"name": "Investment Advice", "type": "DENY"}.
+NOT_CATEGORY_WORDS = frozenset(
+    ("yes", "no", "true", "false", "safe", "unsafe", "flagged", "not_flagged", "pass", "passed", "fail")
+    + ("failed", "ok", "none", "positive", "negative", "detected", "deny", "denied", "allow", "allowed")
+    + ("block", "blocked", "anonymized", "masked", "redacted", "intervened", "success", "error")
+)
+
+
 def _item_category(item: dict) -> str | None:
+    """The item's category: the first category key with a name, preferring one that is not a
+    verdict or action word (those are returned only when nothing else names the item)."""
+    fallback = None
     for key in CATEGORY_KEYS:
         if key in item:
             name = category_name(item[key])
             if name and not name.replace(".", "").isdigit():
-                return name
-    return None
+                if _key(name) not in NOT_CATEGORY_WORDS:
+                    return name
+                fallback = fallback or name
+    return fallback
 
 
-def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | None, float]:
-    """(counted, score, certainty) for a {category, <signal>} item; counted None if no signal."""
+def _flag_decision(item: dict) -> tuple[bool | None, float | None, float]:
+    """(counted, score, certainty) from an item's flags and verdict words; counted None if none."""
     for key, raw in item.items():
         k = _key(key)
         if k in (
@@ -923,6 +986,18 @@ def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | 
             word = _key(raw)
             if word in POSITIVE_WORDS or word in NEGATIVE_WORDS:  # {"validator_status": "fail"}
                 return word in POSITIVE_WORDS, None, 0.8
+    return None, None, 0.0
+
+
+def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | None, float]:
+    """(counted, score, certainty) for a {category, <signal>} item; counted None if no signal.
+
+    The signal may sit one level down, in a result object of the named item: Patronus'
+    ``{"criteria": "patronus:hallucination", "evaluation_result": {"pass": false}}``.
+    """
+    decision = _flag_decision(item)
+    if decision[0] is not None:
+        return decision
     for key, raw in item.items():
         k = _key(key)
         if k in ("severity", "level", "risk_level", "severity_level"):
@@ -956,6 +1031,11 @@ def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | 
         k in item for k in ("start", "end", "BeginOffset", "offset", "span", "location", "match", "value")
     ):
         return True, None, 0.8  # an entity list item without a score
+    for raw in list(item.values())[:50]:
+        if isinstance(raw, dict):
+            counted, score, certainty = _flag_decision(raw)
+            if counted is not None:
+                return counted, score, certainty * 0.9
     return None, None, 0.0
 
 
@@ -975,6 +1055,11 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
                     findings=[Finding(f.category, f.counted, f.score, f.path, 0.8) for f in lg.findings],
                     verdict=lg.verdict,
                 )
+        fields = key_value_text(value[:MAX_TEXT])
+        if fields is not None:
+            reading = read_generic(fields, cfg)
+            if reading.status == "ok":
+                return reading
         return Reading(status="unreadable", reason="free text")
     if isinstance(value, dict) and (name := _item_category(value)) is not None:
         counted, score, certainty = _item_decision(value, cfg)
@@ -983,6 +1068,18 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
     budget = Budget()
     for finding in _walk(value, "", 0, budget, cfg, reading):
         reading.findings.append(finding)
+    stops = [f for f in reading.findings if _key(f.path.rpartition(".")[2]) in STOP_REASON_KEYS]
+    if stops and len(stops) < sum(f.counted for f in reading.findings):
+        # Gemini's {"finishReason": "SAFETY", "safetyRatings": [...]}: the ratings say what was stopped
+        reading.findings = [f for f in reading.findings if f not in stops]
+    if any(f.counted and _key(f.category) in REVIEW_WORDS for f in reading.findings):
+        # "Safety: Controversial": the categories say what to review, they are not asserted harms
+        reading.findings = [
+            f
+            if _key(f.category) in REVIEW_WORDS
+            else Finding(f.category, False, f.score, f.path, f.certainty)
+            for f in reading.findings
+        ]
     if not reading.findings and reading.verdict is None:
         return Reading(status="unreadable", reason="no flags, scores, severities or entities found")
     return reading
@@ -1022,10 +1119,15 @@ def _walk(
             return
         k = _key(key)
         child = f"{path}.{key}" if path else str(key)
+        if k in STOP_REASON_KEYS:
+            stop = INTERVENTION_STOPS.get(_key(item)) if isinstance(item, str) and len(item) <= 64 else None
+            if stop is not None:  # {"stopReason": "guardrail_intervened"}: a safety system intervened
+                yield Finding(stop, True, None, child, 0.8)
+            continue
         if k in META_KEYS:
             continue
         if isinstance(item, bool):
-            if k in VERDICT_KEYS or (_is_inverted_key(k) and not parent):
+            if k in VERDICT_KEYS or (not parent and ("harmful" in k or _is_inverted_key(k))):
                 verdict = (not item) if _is_inverted_key(k) else item
                 reading.verdict = bool(reading.verdict) or verdict
             elif _is_inverted_key(k):
@@ -1051,6 +1153,8 @@ def _walk(
                     reading.verdict = True
                 elif word in NEGATIVE_WORDS:
                     reading.verdict = bool(reading.verdict)
+                elif word in REVIEW_WORDS:  # {"Safety": "Controversial"}
+                    yield Finding(item.strip()[:200], True, None, child, 0.7)
                 elif k in (
                     "label",
                     "classification",
@@ -1077,6 +1181,10 @@ def _walk(
                 elif item.strip().upper() in DLP_LIKELIHOOD:
                     level = DLP_LIKELIHOOD[item.strip().upper()]
                     yield Finding(str(key)[:200], level >= 4, level / 5, child, 0.8)
+        elif isinstance(item, dict) and (column := index_scores(item)) is not None:
+            scores = [s for s in (unit_score(x) for x in column) if s is not None]
+            if scores:
+                yield Finding(str(key)[:200], max(scores) >= cfg.threshold, max(scores), child, 0.75)
         elif isinstance(item, dict):
             if not _has_nested_signal(item) and any(s in item for s in SIGNAL_KEYS):
                 counted, score, certainty = _item_decision(item, cfg)

@@ -117,6 +117,20 @@ def test_dlp_likelihood_decides(mapper):
     assert labels(mapper, "google_dlp", out) == ["PII.Contact.Email"]
 
 
+def test_dlp_deidentify_names_what_it_transformed(mapper):
+    def deidentify(*summaries):
+        return {"item": {"value": "[redacted]"}, "overview": {"transformationSummaries": list(summaries)}}
+
+    def summary(name, count):
+        return {"infoType": {"name": name}, "results": [{"count": str(count), "code": "SUCCESS"}]}
+
+    event = mapper.map({"detector": "google-dlp", "output": deidentify(summary("PHONE_NUMBER", 2))})
+    assert event["taxonomy"] == ["PII.Contact.Phone"] and event["confidence"] == 1.0
+    both = deidentify(summary("PHONE_NUMBER", 0), summary("CREDIT_CARD_NUMBER", 1))
+    assert mapper.map({"detector": "google-dlp", "output": both})["taxonomy"] == ["PII.Identifier.CreditCard"]
+    assert mapper.map({"detector": "google-dlp", "output": deidentify()})["taxonomy"] == ["OTHER.Safe"]
+
+
 def test_detector_names_match_leniently(mapper):
     cat = mapper.catalog
     for name, canonical in [
@@ -165,8 +179,17 @@ def test_detector_names_match_leniently(mapper):
         ({"risk_name": "jailbreak", "label": "Yes", "probability_of_risk": 0.91}, ["JAILBREAK.Attempt"]),
         ({"risk_name": "jailbreak", "label": "No", "probability_of_risk": 0.08}, ["OTHER.Safe"]),
         (
-            {"topicPolicy": {"topics": [{"name": "violent content", "type": "DENY", "detected": True}]}},
+            {"filters": [{"name": "violent content", "type": "DENY", "detected": True}]},
             ["HARM.VIOLENCE.Physical"],
+        ),
+        # a topic policy's topics are the application's denied topics, whatever they are called
+        (
+            {
+                "assessments": [
+                    {"topicPolicy": {"topics": [{"name": "Stock Tips", "type": "DENY", "detected": True}]}}
+                ]
+            },
+            ["OTHER.OffTopic"],
         ),
         # pandas to_dict() of a score frame: {column: {row: score}}
         ({"toxicity": {"0": 0.01, "1": 0.2}, "threat": {"0": 0.93, "1": 0.1}}, ["HARM.SPEECH.Threat"]),

@@ -631,6 +631,8 @@ def read_google_dlp(value: Any, cfg: ReaderConfig) -> Reading:
             value = {"findings": value}
         else:
             return Reading(status="unreadable", reason="not an object")
+    if isinstance(value.get("overview"), dict) and "item" in value:
+        return _dlp_deidentify(value["overview"])
     result = value.get("result", value)
     if not isinstance(result, dict):
         return Reading(status="unreadable", reason="no result object")
@@ -652,6 +654,28 @@ def read_google_dlp(value: Any, cfg: ReaderConfig) -> Reading:
         if level is None:
             continue
         reading.findings.append(Finding(name, level >= 4, level / 5, "result.findings"))
+    return reading
+
+
+def _dlp_deidentify(overview: dict) -> Reading:
+    """``content:deidentify``: the infoTypes it transformed (each was found at or above the request's
+    ``minLikelihood``) in ``overview.transformationSummaries[]``."""
+    summaries = overview.get("transformationSummaries") or []
+    if not isinstance(summaries, list):
+        return Reading(status="unreadable", reason="transformationSummaries is not a list")
+    reading = Reading()
+    for item in summaries[:1000]:
+        if not isinstance(item, dict):
+            continue
+        name = category_name(item.get("infoType"))
+        results = [r for r in item.get("results") or [] if isinstance(r, dict)]
+        done = sum(
+            int(number(r.get("count")) or 0)
+            for r in results
+            if str(r.get("code", "SUCCESS")).upper() == "SUCCESS"
+        )
+        if name:
+            reading.findings.append(Finding(name, done > 0, None, "overview.transformationSummaries"))
     return reading
 
 
@@ -897,6 +921,9 @@ REVIEW_WORDS = frozenset(
 )
 # Stop or finish reasons that mean a safety system intervened (Bedrock Converse, Anthropic, OpenAI,
 # Gemini), named by what they are; normal reasons (stop, end_turn, length...) are no finding.
+_TOPIC_POLICY = re.compile(
+    r"(?:^|_)(?:topic_?polic(?:y|ies)|(?:denied|banned|restricted|blocked)_topics?)(?:_|$)"
+)
 STOP_REASON_KEYS = frozenset(("stop_reason", "stopreason", "finish_reason", "finishreason", "done_reason"))
 INTERVENTION_STOPS = {
     "content_filter": "content_filter",
@@ -1072,6 +1099,12 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
     if stops and len(stops) < sum(f.counted for f in reading.findings):
         # Gemini's {"finishReason": "SAFETY", "safetyRatings": [...]}: the ratings say what was stopped
         reading.findings = [f for f in reading.findings if f not in stops]
+    for i, f in enumerate(reading.findings):
+        if _TOPIC_POLICY.search(_key(f.path)) and not f.category.lower().startswith("denied topic"):
+            # Bedrock's topicPolicy.topics[]: the application's own denied topics (OTHER.OffTopic)
+            reading.findings[i] = Finding(
+                f"denied topic: {f.category}", f.counted, f.score, f.path, f.certainty, f.thresholded
+            )
     if any(f.counted and _key(f.category) in REVIEW_WORDS for f in reading.findings):
         # "Safety: Controversial": the categories say what to review, they are not asserted harms
         reading.findings = [

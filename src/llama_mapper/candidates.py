@@ -82,6 +82,24 @@ class Embedder:
         return torch.cat(chunks) if chunks else torch.zeros(0, 384)
 
 
+def description_text(label: Any) -> str:
+    """What is indexed (and, for the learned retriever, aimed at) for a label's description:
+    ``"harm speech toxicity: Generally toxic, ..."``."""
+    words = " ".join(normalize_text(part) for part in label.name.split("."))
+    return f"{words}: {label.description}"
+
+
+def category_candidates(
+    rows: Sequence[dict[str, Any]], index: CandidateIndex, k: int = NUM_CANDIDATES
+) -> list[list[list[str]]]:
+    """The ``k`` candidates of every category of every row (``categories``, ``catalog_name``), in one
+    embedding batch."""
+    flat = [c for row in rows for c in row["categories"]]
+    names = [row.get("catalog_name") for row in rows for _ in row["categories"]]
+    found = iter(index.top(flat, k=k, detectors=names))
+    return [[next(found) for _ in row["categories"]] for row in rows]
+
+
 def query_text(category: str) -> str:
     """What is embedded for a category: its words, without vendor affixes (``is_``, ``_detected``...)."""
     return strip_affixes(normalize_text(category)) or str(category)
@@ -161,8 +179,7 @@ class CandidateIndex:
         entries: list[tuple[str, str]] = []
         descriptions = {}
         for label in taxonomy.labels:
-            words = " ".join(normalize_text(part) for part in label.name.split("."))
-            descriptions[label.name] = f"{words}: {label.description}"
+            descriptions[label.name] = description_text(label)
             entries.append((descriptions[label.name], label.name))
             entries.append((normalize_text(label.name.split(".")[-1]), label.name))
             for phrase in label.aliases if phrases is None else phrases.get(label.name, ()):

@@ -27,7 +27,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from llama_mapper import __version__
-from llama_mapper.candidates import NUM_CANDIDATES, CandidateIndex
+from llama_mapper.candidates import NUM_CANDIDATES, CandidateIndex, Embedder, category_candidates
 from llama_mapper.catalog import Catalog, Detector, load_catalog, read
 from llama_mapper.prompt import (
     PROMPT_VERSION,
@@ -612,8 +612,13 @@ class TrainingDataGenerator:
             "messages": prompt + answer,
         }
 
-    def candidate_index(self) -> CandidateIndex:
-        """Retrieval over what training may see: label descriptions and the train-only spellings."""
+    def candidate_index(self, embedder: Embedder | None = None) -> CandidateIndex:
+        """Retrieval over what training may see: label descriptions and the train-only spellings
+        (with ``embedder``, e.g. a fine-tuned retriever's, instead of the off-the-shelf encoder)."""
+        if embedder is not None:
+            return CandidateIndex.from_taxonomy(
+                self.taxonomy, phrases=self.spellings.train, detectors=self.train_detectors, embedder=embedder
+            )
         if self._index is None:
             self._index = CandidateIndex.from_taxonomy(
                 self.taxonomy, phrases=self.spellings.train, detectors=self.train_detectors
@@ -622,11 +627,8 @@ class TrainingDataGenerator:
 
     def add_candidates(self, rows: list[dict[str, Any]]) -> None:
         """Candidate labels for every category of every row (one embedding batch)."""
-        flat = [c for row in rows for c in row["categories"]]
-        names = [row["catalog_name"] for row in rows for _ in row["categories"]]
-        found = iter(self.candidate_index().top(flat, detectors=names))
-        for row in rows:
-            row["candidates"] = [next(found) for _ in row["categories"]]
+        for row, candidates in zip(rows, category_candidates(rows, self.candidate_index()), strict=True):
+            row["candidates"] = candidates
 
     def generate_split(self, split: str, n: int, progress: bool = True) -> list[dict[str, Any]]:
         offset = {"train": 0, "validation": 1, "test": 2}[split]

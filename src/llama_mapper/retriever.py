@@ -25,8 +25,16 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from llama_mapper.candidates import NUM_CANDIDATES, CandidateIndex, Embedder, minilm_path, query_text
-from llama_mapper.taxonomy import Taxonomy, normalize_text
+from llama_mapper.candidates import (
+    NUM_CANDIDATES,
+    CandidateIndex,
+    Embedder,
+    category_candidates,
+    description_text,
+    minilm_path,
+    query_text,
+)
+from llama_mapper.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +52,6 @@ def training_pairs(rows: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
             if len(labels) == 1 and labels[0] != "OTHER.Safe":
                 pairs[(category, labels[0])] = None
     return list(pairs)
-
-
-def description_texts(taxonomy: Taxonomy) -> list[str]:
-    """Each label's description entry, as :meth:`CandidateIndex.from_taxonomy` indexes it."""
-    return [
-        " ".join(normalize_text(part) for part in label.name.split(".")) + f": {label.description}"
-        for label in taxonomy.labels
-    ]
 
 
 def _respell(category: str, rng: random.Random) -> str:
@@ -95,7 +95,9 @@ def finetune(
         raise ValueError(f"training pairs name labels outside {taxonomy.id}: {unknown[:5]}")
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    targets = Embedder()(description_texts(taxonomy))  # frozen: what categories must land on
+    targets = Embedder()(
+        [description_text(label) for label in taxonomy.labels]
+    )  # frozen: what categories must land on
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
     model = AutoModel.from_pretrained(str(minilm_path()))
     for name, param in model.named_parameters():
@@ -202,12 +204,8 @@ def training_index(
     ):
         from llama_mapper.data import TrainingDataGenerator
 
-        generator = TrainingDataGenerator(seed=int(generation["seed"]), taxonomy=taxonomy)
-        return CandidateIndex.from_taxonomy(
-            taxonomy,
-            phrases=generator.spellings.train,
-            detectors=generator.train_detectors,
-            embedder=embedder,
+        return TrainingDataGenerator(seed=int(generation["seed"]), taxonomy=taxonomy).candidate_index(
+            embedder
         )
     phrases: dict[str, list[str]] = {}
     for category, label in training_pairs(rows):
@@ -221,11 +219,7 @@ def training_index(
 
 def with_candidates(dataset: Any, index: CandidateIndex, k: int = NUM_CANDIDATES) -> Any:
     """A ``datasets.Dataset`` whose ``candidates`` column comes from ``index`` (one embedding batch)."""
-    rows = list(dataset)
-    flat = [c for row in rows for c in row["categories"]]
-    names = [row.get("catalog_name") for row in rows for _ in row["categories"]]
-    found = iter(index.top(flat, k=k, detectors=names))
-    candidates = [[next(found) for _ in row["categories"]] for row in rows]
+    candidates = category_candidates(list(dataset), index, k)
     return dataset.remove_columns("candidates").add_column("candidates", candidates)
 
 

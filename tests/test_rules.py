@@ -204,6 +204,11 @@ def test_detector_names_match_leniently(mapper):
         ("Safety: Controversial\nCategories: Violent", ["OTHER.NeedsReview"]),
         ("Harmful request: yes\nResponse refusal: no\nHarmful response: no", ["OTHER.PolicyViolation"]),
         ("Harmful request: no\nResponse refusal: no\nHarmful response: no", ["OTHER.Safe"]),
+        # a wrapper's one-sentence verdict (LangChain's moderation chain), and its negation
+        ({"output": "Text was found that violates OpenAI's content policy."}, ["OTHER.PolicyViolation"]),
+        ("Text was found that violates OpenAI's content policy.", ["OTHER.PolicyViolation"]),
+        ("The input does not violate any policy.", ["OTHER.Safe"]),
+        ("No harmful content was flagged.", ["OTHER.Safe"]),
         # a safety stop says something only when nothing else does
         (
             {"choices": [{"finish_reason": "content_filter", "message": {"content": None}}]},

@@ -956,6 +956,31 @@ def key_value_text(text: str) -> dict[str, Any] | None:
 INVERTED_SUFFIXES = ("_passed", "_valid", "_safe", "_ok", "_allowed", "_compliant")
 
 
+_VERDICT_SENTENCE = re.compile(
+    r"\b(violat(?:e|es|ed|ing|ion|ions)|flagged|unsafe|harmful|inappropriate|prohibited|disallowed|not allowed)\b",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(
+    r"\b(no|not|never|without|nothing|none|n't|is not|was not|does not|did not)\b(\W+\w+){0,2}\W*$", re.IGNORECASE
+)
+
+
+SENTENCE_KEYS = frozenset(("output", "result", "message", "reason", "detail", "details", "verdict"))
+
+
+def sentence_verdict(text: str) -> bool | None:
+    """A one-sentence verdict from a wrapper, not a model's answer: LangChain's moderation chain says
+    "Text was found that violates OpenAI's content policy." True for a violation, False when negated
+    ("No policy violations found"), None for any other text (a refusal or a normal answer says nothing)."""
+    text = text.strip()
+    if len(text) > 200 or text.count(". ") > 1:
+        return None
+    match = _VERDICT_SENTENCE.search(text)
+    if match is None:
+        return None
+    return _NEGATION.search(text[: match.start()].replace("n't", " n't")) is None
+
+
 @lru_cache(maxsize=8192)
 def _is_verdict_key(k: str) -> bool:
     """``flagged``, ``verdict``, ``User Safety``, ``validator_status``... (normalised key)."""
@@ -1087,6 +1112,8 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
             reading = read_generic(fields, cfg)
             if reading.status == "ok":
                 return reading
+        if (verdict := sentence_verdict(value)) is not None:
+            return Reading(verdict=verdict)
         return Reading(status="unreadable", reason="free text")
     if isinstance(value, dict) and (name := _item_category(value)) is not None:
         counted, score, certainty = _item_decision(value, cfg)
@@ -1113,6 +1140,10 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
             else Finding(f.category, False, f.score, f.path, f.certainty)
             for f in reading.findings
         ]
+    if not reading.findings and reading.verdict is None and isinstance(value, dict):
+        # {"input": ..., "output": "Text was found that violates ... policy."}: a wrapper's sentence
+        texts = [value[k] for k in value if _key(k) in SENTENCE_KEYS and isinstance(value[k], str)]
+        reading.verdict = next((v for t in texts if (v := sentence_verdict(t)) is not None), None)
     if not reading.findings and reading.verdict is None:
         return Reading(status="unreadable", reason="no flags, scores, severities or entities found")
     return reading

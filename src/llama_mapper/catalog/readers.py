@@ -961,7 +961,8 @@ _VERDICT_SENTENCE = re.compile(
     re.IGNORECASE,
 )
 _NEGATION = re.compile(
-    r"\b(no|not|never|without|nothing|none|n't|is not|was not|does not|did not)\b(\W+\w+){0,2}\W*$", re.IGNORECASE
+    r"\b(no|not|never|without|nothing|none|n't|is not|was not|does not|did not)\b(\W+\w+){0,2}\W*$",
+    re.IGNORECASE,
 )
 
 

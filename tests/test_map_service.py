@@ -210,3 +210,40 @@ def test_a_malformed_threshold_is_refused_with_what_to_write(script):
         timeout=60,
     )
     assert done.returncode == 2 and "'acme-guard': write DETECTOR=VALUE, e.g. acme-guard=0.7" in done.stderr
+
+
+class AnsweringBackend:
+    """A stand-in for a served adapter that always gives one answer: it tests the hybrid route's
+    decision, not a model (the served path is tested above)."""
+
+    metadata = {"path": None}
+    prompt_mode = "categories"
+    model_ref = "stand-in@v0"
+
+    def __init__(self, labels: tuple[str, ...], confidence: float = 0.99) -> None:
+        from llama_mapper.mapper import Answer
+
+        self.answer = Answer(labels, confidence)
+        self.asked = 0
+
+    def answer_all(self, prompts):
+        self.asked += len(prompts)
+        return [self.answer] * len(prompts)
+
+
+@pytest.mark.parametrize("status", ["OTHER.ModelError", "OTHER.Unknown", "OTHER.Safe"])
+def test_hybrid_never_adds_a_status_label_for_a_category_the_reader_found(status):
+    """A counted category is a finding: a confident "detector error", "unknown" or "safe" answer for
+    it is not added to what the rules mapped, and alone it is the rules' best effort, for review."""
+    from llama_mapper.mapper import Mapper
+
+    partial = {"detector": "acme-ner", "output": [["Ann", "PERSON"], ["555 0100", "TELEPHONENUM"]]}
+    backend = AnsweringBackend((status,))
+    mapper = Mapper(route="hybrid", backend=backend)
+    event = validate_event(mapper.map(partial))
+    assert backend.asked == 1 and event["taxonomy"] == ["PII.Person.Name"]
+    assert "1 left out" in event["notes"]
+    alone = validate_event(mapper.map({"detector": "acme-ner", "output": [["555 0100", "TELEPHONENUM"]]}))
+    assert alone["taxonomy"] == ["OTHER.NeedsReview"] and alone["provenance"]["route"] == "hybrid"
+    trusted = Mapper(route="hybrid", backend=AnsweringBackend(("PII.Other",)), index=mapper.index)
+    assert sorted(validate_event(trusted.map(partial))["taxonomy"]) == ["PII.Other", "PII.Person.Name"]

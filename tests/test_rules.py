@@ -204,6 +204,46 @@ def test_detector_names_match_leniently(mapper):
         ("Safety: Controversial\nCategories: Violent", ["OTHER.NeedsReview"]),
         ("Harmful request: yes\nResponse refusal: no\nHarmful response: no", ["OTHER.PolicyViolation"]),
         ("Harmful request: no\nResponse refusal: no\nHarmful response: no", ["OTHER.Safe"]),
+        # token classifiers: HF pipelines (entity_group; entity with BIO tags), Flair, spaCy pairs;
+        # NER tags spelled out (PER, LOC, GPE, ORG...)
+        (
+            [
+                {"entity_group": "PER", "score": 0.99, "word": "Ann", "start": 0, "end": 3},
+                {"entity_group": "LOC", "score": 0.99, "word": "Oslo", "start": 9, "end": 13},
+            ],
+            ["PII.Contact.Address", "PII.Person.Name"],
+        ),
+        (
+            [
+                {"entity": "B-PER", "score": 0.99, "index": 1, "word": "Ann"},
+                {"entity": "I-ORG", "score": 0.98, "index": 4, "word": "Acme"},
+                {"entity": "B-TELEPHONENUM", "score": 0.97, "index": 7, "word": "555"},
+            ],
+            ["PII.Other", "PII.Person.Name"],  # TELEPHONENUM is left to the model
+        ),
+        (
+            {"ner": [{"text": "Oslo", "labels": [{"value": "GPE", "confidence": 0.99}]}]},
+            ["PII.Contact.Address"],
+        ),
+        ([["Ahmed", "PERSON"], ["Egyptian", "NORP"], ["7:45 pm", "TIME"]], ["PII.Other", "PII.Person.Name"]),
+        ({"text": "Please retry.", "ents": []}, ["OTHER.Safe"]),
+        # items typed by other keys: Purview's sensitiveType object in an OData envelope, gitleaks RuleID
+        (
+            {
+                "@odata.context": "https://graph.microsoft.com/beta/$metadata#textClassificationResults",
+                "value": [
+                    {"sensitiveType": {"id": "a44669fe-0d48", "name": "Credit Card Number"}, "count": 2},
+                ],
+            },
+            ["PII.Identifier.CreditCard"],
+        ),
+        (
+            [{"RuleID": "aws-access-key", "StartLine": 3, "Tags": [], "Entropy": 3.2}],
+            ["PII.Identifier.Other"],
+        ),
+        # a verdict as text under an output key (a Llama Guard worker behind an HTTP API)
+        ({"response": "unsafe\nS1", "usage": {"total_tokens": 9}}, ["OTHER.Unknown"]),
+        ({"response": "safe", "usage": {"total_tokens": 9}}, ["OTHER.Safe"]),
         # a wrapper's one-sentence verdict (LangChain's moderation chain), and its negation
         ({"output": "Text was found that violates OpenAI's content policy."}, ["OTHER.PolicyViolation"]),
         ("Text was found that violates OpenAI's content policy.", ["OTHER.PolicyViolation"]),
@@ -248,6 +288,18 @@ def test_unreadable_output_is_unknown_with_low_confidence(mapper, output):
     event = mapper.map({"detector": "brand-new-guard", "output": output})
     assert event["taxonomy"] == ["OTHER.Unknown"]
     assert event["confidence"] <= 0.2
+
+
+def test_detector_names_found_inside_longer_names(mapper):
+    """A catalog name or alias inside a longer name finds its detector, but only one that carries the
+    detector's brand, and never another version of it."""
+    catalog = mapper.catalog
+    assert catalog.get("langchain OpenAIModerationChain").name == "openai-moderation"
+    assert catalog.get("cloudflare workers-ai llama guard").name == "llama-guard"
+    assert catalog.get("my presidio wrapper").name == "presidio"
+    assert catalog.get("meta-llama/Meta-Llama-Guard-2-8B") is None  # Llama Guard 2 numbers codes differently
+    assert catalog.get("nemoguard content safety") is None  # "content safety" is not Azure's brand
+    assert catalog.get("KoalaAI/Text-Moderation") is None  # nor is "text moderation" OpenAI's
 
 
 def test_unknown_category_of_a_known_detector_never_leaves_the_taxonomy(mapper):

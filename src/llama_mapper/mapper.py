@@ -31,7 +31,7 @@ from typing import Any
 
 from llama_mapper.calibration import Calibration
 from llama_mapper.catalog.readers import CONTAINER_HINTS, Finding
-from llama_mapper.rules import POLICY, SAFE, UNKNOWN, MapRequest, Resolution, RulesMapper
+from llama_mapper.rules import ERROR, POLICY, SAFE, UNKNOWN, MapRequest, Resolution, RulesMapper
 
 logger = logging.getLogger(__name__)
 
@@ -315,8 +315,9 @@ class Mapper:
         for category, answer in asked:
             sure = self.calibration(answer.confidence)
             score = scores[category] if category is not None else max(scores.values(), default=1.0)
-            # In the hybrid route a "safe" answer for a counted category is not trusted either.
-            unsure = sure < threshold or list(answer.labels) == [SAFE]
+            # In the hybrid route a "safe", "unknown" or "detector error" answer for a counted
+            # category is not trusted either: the reader found something, and the detector answered.
+            unsure = sure < threshold or set(answer.labels) <= NOT_FINDINGS
             if partial and unsure:  # the rules' labels stand; nothing is added
                 dropped += 1
                 confidence = min(confidence, 0.5)
@@ -367,6 +368,9 @@ class Mapper:
             tenant_id=request.tenant_id,
             notes=notes,
         )
+
+
+NOT_FINDINGS = frozenset((SAFE, UNKNOWN, ERROR))
 
 
 def names_a_category(finding: Finding, known_detector: bool) -> bool:

@@ -118,6 +118,13 @@ class Catalog:
                 self._index.setdefault(name_key(alias), d)
         # Longest keys first, for prefix matches such as "presidio-analyzer" -> presidio.
         self._prefixes = sorted(self._index, key=len, reverse=True)
+        # Keys found anywhere in a longer name ("langchain OpenAIModerationChain", "cloudflare
+        # workers-ai llama guard"): only those that carry the detector's brand, the first word of its
+        # name, so that generic words ("text moderation", "content safety") never claim another
+        # vendor's detector.
+        self._inner = [
+            k for k in self._prefixes if len(k) >= 8 and name_key(_NAME.split(self._index[k].name)[0]) in k
+        ]
         self._cache: dict[str, Detector | None] = {}
 
     def __len__(self) -> int:
@@ -134,6 +141,16 @@ class Catalog:
         found = self._index.get(key)
         if found is None and len(key) >= 5:
             found = next((self._index[p] for p in self._prefixes if len(p) >= 5 and key.startswith(p)), None)
+        if found is None:
+            # ... but not another version of it: "Meta-Llama-Guard-2-8B" numbers its codes differently
+            found = next(
+                (
+                    self._index[k]
+                    for k in self._inner
+                    if (i := key.find(k)) >= 0 and not key[i + len(k) : i + len(k) + 1].isdigit()
+                ),
+                None,
+            )
         if len(self._cache) < 10_000:
             self._cache[name] = found
         return found

@@ -966,7 +966,12 @@ _NEGATION = re.compile(
 )
 
 
-SENTENCE_KEYS = frozenset(("output", "result", "message", "reason", "detail", "details", "verdict"))
+SENTENCE_KEYS = frozenset(
+    ("output", "result", "message", "reason", "detail", "details", "verdict", "response", "generated_text")
+)
+EMPTY_ENTITY_KEYS = frozenset(
+    ("ents", "entities", "entity_list", "spans", "detections", "findings", "matches", "pii", "pii_entities")
+)
 
 
 def sentence_verdict(text: str) -> bool | None:
@@ -1003,18 +1008,65 @@ NOT_CATEGORY_WORDS = frozenset(
 )
 
 
+# Other keys that name an item's type: HF pipelines' entity_group/entity, Phileas filterType,
+# Purview sensitiveType / SensitiveInformationTypeName, gitleaks RuleID (matched on _key's suffix).
+CATEGORY_KEY_SUFFIXES = ("type", "typename", "type_name", "entity_group", "entitygroup", "ruleid", "rule_id")
+NOT_CATEGORY_KEYS = frozenset(
+    ("content_type", "contenttype", "mime_type", "mimetype", "media_type", "mediatype", "input_type")
+    + ("inputtype", "object_type", "objecttype", "data_type", "datatype", "file_type", "filetype")
+    + ("odata_type", "message_type", "event_type", "eventtype", "match_type", "matchtype", "token_type")
+)
+_BIO_PREFIX = re.compile(r"^[BIESLU]-(?=[A-Za-z])")  # token-classification tags: B-PER, I-LOC
+# The CoNLL and OntoNotes tags of NER models (spaCy, Flair, Stanza, BERT NER), spelled out the way
+# vendors of PII detectors name them; the others (PRODUCT, CARDINAL...) stay as they are.
+NER_TAGS = {
+    "PER": "person",
+    "LOC": "location",
+    "GPE": "location (geopolitical entity)",
+    "FAC": "location (facility)",
+    "ORG": "organization name",
+    "NORP": "nationality or religious or political group",
+    "TIME": "time (date time)",
+}
+
+
+def _tag(name: str) -> str:
+    """``B-PER`` -> ``person``: a BIO prefix dropped, a NER tag spelled out."""
+    name = _BIO_PREFIX.sub("", name)
+    return NER_TAGS.get(name, name)
+
+
+_ID_LIKE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{8,}|[0-9a-f]{16,}")
+
+
 def _item_category(item: dict) -> str | None:
     """The item's category: the first category key with a name, preferring one that is not a
-    verdict or action word (those are returned only when nothing else names the item)."""
+    verdict or action word (those are returned only when nothing else names the item); then a key
+    that names a type (``entity_group``, ``filterType``), then a token-classifier's ``entity``, or a
+    bare ``value`` beside a confidence (Flair). BIO prefixes are dropped: ``B-PER`` is ``PER``."""
     fallback = None
     for key in CATEGORY_KEYS:
         if key in item:
             name = category_name(item[key])
             if name and not name.replace(".", "").isdigit():
                 if _key(name) not in NOT_CATEGORY_WORDS:
-                    return name
+                    return _tag(name)
                 fallback = fallback or name
-    return fallback
+    if fallback is not None:
+        return fallback
+    for key, raw in list(item.items())[:50]:
+        k = _key(key)
+        if k.endswith(CATEGORY_KEY_SUFFIXES) and k not in NOT_CATEGORY_KEYS:
+            name = category_name(raw)
+            if name and not _ID_LIKE.fullmatch(name.lower()) and _key(name) not in NOT_CATEGORY_WORDS:
+                return _tag(name)
+    for key in ("entity", "value"):
+        raw = item.get(key)
+        if isinstance(raw, str) and (key == "entity" or any(s in item for s in SCORE_KEYS)):
+            name = category_name(raw)
+            if name and len(name) <= 64 and _key(name) not in NOT_CATEGORY_WORDS:
+                return _tag(name)
+    return None
 
 
 def _flag_decision(item: dict) -> tuple[bool | None, float | None, float]:
@@ -1120,6 +1172,12 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
         counted, score, certainty = _item_decision(value, cfg)
         if counted is not None:  # a single {"label": ..., "score": ...} item
             return Reading(findings=[Finding(name, counted, score, "", certainty)])
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("value"), list)
+        and any(k.startswith("@odata") for k in value)
+    ):
+        value = value["value"]  # a Microsoft Graph (OData) envelope: {"@odata.context": ..., "value": [...]}
     budget = Budget()
     for finding in _walk(value, "", 0, budget, cfg, reading):
         reading.findings.append(finding)
@@ -1142,9 +1200,15 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
             for f in reading.findings
         ]
     if not reading.findings and reading.verdict is None and isinstance(value, dict):
-        # {"input": ..., "output": "Text was found that violates ... policy."}: a wrapper's sentence
-        texts = [value[k] for k in value if _key(k) in SENTENCE_KEYS and isinstance(value[k], str)]
-        reading.verdict = next((v for t in texts if (v := sentence_verdict(t)) is not None), None)
+        # A verdict as text under an output key: {"response": "unsafe\nS2"} (a Llama Guard worker),
+        # {"input": ..., "output": "Text was found that violates ... policy."} (a wrapper's sentence)
+        for key, text in list(value.items())[:50]:
+            if _key(key) in SENTENCE_KEYS and isinstance(text, str):
+                inner = read_generic(text, cfg)
+                if inner.status == "ok":
+                    return inner
+        if any(_key(k) in EMPTY_ENTITY_KEYS and v == [] for k, v in list(value.items())[:50]):
+            reading.verdict = False  # {"text": ..., "ents": []}: an entity list that found nothing
     if not reading.findings and reading.verdict is None:
         return Reading(status="unreadable", reason="no flags, scores, severities or entities found")
     return reading
@@ -1168,6 +1232,8 @@ def _walk(
                     continue
                 # a bare {"type": "EMAIL"} entity
                 yield Finding(name, True, None, f"{path}[{i}]", 0.7)
+            elif isinstance(item, list) and (label := _tuple_label(item)) is not None:
+                yield Finding(label, True, None, f"{path}[{i}]", 0.7)  # spaCy's [text, label] pairs
             elif isinstance(item, (dict, list)):
                 yield from _walk(item, f"{path}[{i}]", depth + 1, budget, cfg, reading, parent)
             elif isinstance(item, str) and item.strip() and _key(parent) in LIST_CATEGORY_KEYS:
@@ -1279,8 +1345,32 @@ def _walk(
             yield from _walk(item, child, depth + 1, budget, cfg, reading, str(key))
 
 
+_TAG = re.compile(r"[A-Z][A-Z0-9_\-]{1,40}")
+
+
+def _tuple_label(item: list) -> str | None:
+    """The entity label of a ``[text, LABEL]`` or ``[start, end, LABEL]`` pair (spaCy ``doc.ents``
+    as tuples): the last element, an upper-case tag, after text or offsets only."""
+    if not 2 <= len(item) <= 4 or not isinstance(item[-1], str) or not _TAG.fullmatch(item[-1]):
+        return None
+    if not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in item[:-1]):
+        return None
+    return _tag(item[-1])
+
+
 def _has_nested_signal(item: dict) -> bool:
-    return any(isinstance(v, (dict, list)) for v in item.values())
+    """Does an item hold more structure to read (not an empty list, a metadata object, or a name
+    object such as Purview's ``sensitiveType: {id, name}``)?"""
+    return any(
+        isinstance(v, (dict, list))
+        and v
+        and _key(k) not in META_KEYS
+        and not (isinstance(v, dict) and {_key(x) for x in v} <= NAME_OBJECT_KEYS)
+        for k, v in item.items()
+    )
+
+
+NAME_OBJECT_KEYS = frozenset(("id", "name", "description", "display_name", "displayname", "version"))
 
 
 READERS: dict[str, Reader] = {

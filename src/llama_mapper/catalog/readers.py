@@ -1237,7 +1237,7 @@ def _walk(
             elif isinstance(item, (dict, list)):
                 yield from _walk(item, f"{path}[{i}]", depth + 1, budget, cfg, reading, parent)
             elif isinstance(item, str) and item.strip() and _key(parent) in LIST_CATEGORY_KEYS:
-                yield Finding(item.strip()[:200], True, None, f"{path}[{i}]", 0.8)
+                yield Finding(_tag(item.strip()[:200]), True, None, f"{path}[{i}]", 0.8)
         return
     if not isinstance(value, dict):
         return

@@ -26,7 +26,12 @@ UNKNOWN = {
     "output": {"flagged": True, "labels": ["customer e-mail address"], "text": SECRET},
     "tenant_id": "t1",
 }
-NO_RULE = {
+NO_RULE = {  # a validator's name: no alias knows it, retrieval comes close
+    "detector": "acme-guard",
+    "output": {"flagged": True, "labels": ["RestrictToTopic"], "text": SECRET},
+    "tenant_id": "t1",
+}
+NOTHING_CLOSE = {
     "detector": "acme-guard",
     "output": {"flagged": True, "labels": ["zorblax quux"], "text": SECRET},
     "tenant_id": "t1",
@@ -97,6 +102,10 @@ def test_hybrid_asks_the_model_only_where_the_rules_give_up(server):
     trusted = post(server, "/map", NO_RULE).json()
     assert trusted["provenance"]["route"] == "model" and "OTHER.NeedsReview" not in trusted["taxonomy"]
     assert "1 mapped by the model" in trusted["notes"]
+    # a confident answer for a category nothing in the index comes close to is not trusted either
+    unsupported = post(server, "/map", NOTHING_CLOSE).json()
+    assert unsupported["taxonomy"] == ["OTHER.NeedsReview"] and unsupported["confidence"] <= 0.5
+    assert "0 mapped by the model" in unsupported["notes"] and "unknown to retrieval" in unsupported["notes"]
     server.mapper.thresholds["acme-guard"] = 1.01  # trust none: the rules' best effort, flagged
     review = post(server, "/map", NO_RULE).json()
     assert review["provenance"]["route"] == "hybrid" and review["taxonomy"] == ["OTHER.NeedsReview"]
@@ -166,7 +175,7 @@ def test_no_raw_content_reaches_a_log_line(server, caplog):
     assert not [
         line
         for line in lines
-        if SECRET in line or "Ignore previous" in line or "e-mail" in line or "zorblax" in line
+        if SECRET in line or "Ignore previous" in line or "e-mail" in line or "RestrictToTopic" in line
     ]
 
 

@@ -61,52 +61,6 @@ def test_score_only_formats_use_the_threshold(mapper):
     assert near["confidence"] < far["confidence"]
 
 
-def test_comprehend_toxic_content_scores_every_label_against_the_threshold(mapper):
-    segments = {
-        "ResultList": [
-            {
-                "Labels": [
-                    {"Name": "PROFANITY", "Score": 0.62},
-                    {"Name": "HATE_SPEECH", "Score": 0.08},
-                    {"Name": "HARASSMENT_OR_ABUSE", "Score": 0.81},
-                ],
-                "Toxicity": 0.88,
-            },
-            {"Labels": [{"Name": "VIOLENCE_OR_THREAT", "Score": 0.7}], "Toxicity": 0.41},
-        ]
-    }
-    assert sorted(labels(mapper, "Comprehend DetectToxicContent", segments)) == [
-        "HARM.SPEECH.Insult",
-        "HARM.SPEECH.Obscenity",
-        "HARM.SPEECH.Threat",
-        "HARM.SPEECH.Toxicity",
-    ]
-    clean = {"ResultList": [{"Labels": [{"Name": "PROFANITY", "Score": 0.01}], "Toxicity": 0.02}]}
-    assert labels(mapper, "aws-comprehend-toxicity", clean) == ["OTHER.Safe"]
-
-
-def test_presidio_results_logged_as_text(mapper):
-    logged = [
-        "type: US_SSN, start: 19, end: 30, score: 0.85",
-        "type: DATE_TIME, start: 45, end: 57, score: 0.85",
-    ]
-    assert sorted(labels(mapper, "presidio", logged)) == ["PII.Identifier.SSN", "PII.Other"]
-
-
-def test_ssn_is_the_us_number_only(mapper):
-    """The taxonomy: other countries' social security numbers are national ids."""
-    assert labels(mapper, "presidio", [{"entity_type": "US_SSN", "score": 0.9}]) == ["PII.Identifier.SSN"]
-    assert labels(mapper, "presidio", [{"entity_type": "DE_SOCIAL_SECURITY", "score": 0.9}]) == [
-        "PII.Identifier.Other"
-    ]
-    dlp = {
-        "result": {
-            "findings": [{"infoType": {"name": "SPAIN_SOCIAL_SECURITY_NUMBER"}, "likelihood": "LIKELY"}]
-        }
-    }
-    assert labels(mapper, "google-dlp", dlp) == ["PII.Identifier.Other"]
-
-
 def test_nothing_counts_is_safe(mapper):
     assert labels(mapper, "presidio", []) == ["OTHER.Safe"]
     assert labels(mapper, "llama-guard", "safe") == ["OTHER.Safe"]

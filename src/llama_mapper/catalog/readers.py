@@ -336,9 +336,6 @@ ENTITY_TYPE_KEYS = (
 SCORE_KEYS = ("score", "Score", "confidence", "probability", "prob")
 
 
-_RESULT_REPR = re.compile(r"\s*type: ([A-Za-z0-9_]+), start: \d+, end: \d+, score: ([0-9.]+)")
-
-
 def read_entities(value: Any, cfg: ReaderConfig) -> Reading:
     """Entity lists (Presidio, regex scanners): every entity counts, above an optional minimum."""
     if isinstance(value, dict) and not any(k in value for k in ENTITY_LIST_KEYS):
@@ -359,8 +356,6 @@ def read_entities(value: Any, cfg: ReaderConfig) -> Reading:
         return Reading(status="unreadable", reason="no entity list")
     reading = Reading()
     for item in items[:5000]:
-        if isinstance(item, str) and (match := _RESULT_REPR.match(item)):
-            item = {"entity_type": match[1], "score": match[2]}  # str(RecognizerResult), as logged
         if not isinstance(item, dict):
             continue
         name = category_name(first_key(item, ENTITY_TYPE_KEYS))
@@ -375,24 +370,7 @@ def read_entities(value: Any, cfg: ReaderConfig) -> Reading:
 
 
 def read_aws_comprehend_pii(value: Any, cfg: ReaderConfig) -> Reading:
-    """Amazon Comprehend DetectPiiEntities (``Entities``), ContainsPiiEntities (``Labels``) or
-    DetectToxicContent (``ResultList[].Labels`` and ``Toxicity``, scores against the threshold)."""
-    if isinstance(value, dict) and isinstance(value.get("ResultList"), list):
-        reading = Reading()
-        for i, result in enumerate(value["ResultList"][:1000]):
-            if not isinstance(result, dict):
-                continue
-            labels = result.get("Labels") if isinstance(result.get("Labels"), list) else []
-            scored = [(lab.get("Name"), lab.get("Score")) for lab in labels[:50] if isinstance(lab, dict)]
-            for name, raw in [*scored, ("TOXICITY", result.get("Toxicity"))]:
-                score = unit_score(raw)
-                if category_name(name) and score is not None:
-                    counted = score >= cfg.threshold
-                    path = f"ResultList[{i}]"
-                    reading.findings.append(Finding(category_name(name), counted, score, path, 1.0, True))
-        if reading.findings:
-            return reading
-        return Reading(status="unreadable", reason="ResultList without scored labels")
+    """Amazon Comprehend DetectPiiEntities (``Entities``) or ContainsPiiEntities (``Labels``)."""
     if isinstance(value, dict) and isinstance(value.get("Labels"), list) and "Entities" not in value:
         value = {
             "Entities": [

@@ -61,6 +61,14 @@ def test_score_only_formats_use_the_threshold(mapper):
     assert near["confidence"] < far["confidence"]
 
 
+def test_presidio_results_logged_as_text(mapper):
+    logged = [
+        "type: US_SSN, start: 19, end: 30, score: 0.85",
+        "type: DATE_TIME, start: 45, end: 57, score: 0.85",
+    ]
+    assert sorted(labels(mapper, "presidio", logged)) == ["PII.Identifier.SSN", "PII.Other"]
+
+
 def test_nothing_counts_is_safe(mapper):
     assert labels(mapper, "presidio", []) == ["OTHER.Safe"]
     assert labels(mapper, "llama-guard", "safe") == ["OTHER.Safe"]

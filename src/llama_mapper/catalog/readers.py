@@ -336,6 +336,9 @@ ENTITY_TYPE_KEYS = (
 SCORE_KEYS = ("score", "Score", "confidence", "probability", "prob")
 
 
+_RESULT_REPR = re.compile(r"\s*type: ([A-Za-z0-9_]+), start: \d+, end: \d+, score: ([0-9.]+)")
+
+
 def read_entities(value: Any, cfg: ReaderConfig) -> Reading:
     """Entity lists (Presidio, regex scanners): every entity counts, above an optional minimum."""
     if isinstance(value, dict) and not any(k in value for k in ENTITY_LIST_KEYS):
@@ -356,6 +359,8 @@ def read_entities(value: Any, cfg: ReaderConfig) -> Reading:
         return Reading(status="unreadable", reason="no entity list")
     reading = Reading()
     for item in items[:5000]:
+        if isinstance(item, str) and (match := _RESULT_REPR.match(item)):
+            item = {"entity_type": match[1], "score": match[2]}  # str(RecognizerResult), as logged
         if not isinstance(item, dict):
             continue
         name = category_name(first_key(item, ENTITY_TYPE_KEYS))

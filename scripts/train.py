@@ -55,7 +55,9 @@ def main(script_args, training_args, model_args) -> dict:
                 data_info.get("generation"),
             )
     train_rows = dataset[script_args.dataset_train_split]
-    train_examples = T.sft_examples(train_rows, mode, script_args.max_train_samples)
+    train_examples = T.sft_examples(
+        train_rows, mode, script_args.max_train_samples, trust_ranking=script_args.answers_first
+    )
     eval_rows = (
         dataset[script_args.dataset_eval_split]
         if script_args.dataset_eval_split in dataset and training_args.eval_strategy != "no"

@@ -353,3 +353,39 @@ def test_every_recipe_parses_and_says_how_to_run_it(recipe):
         sys.path.pop(0)
     script_args, training_args, model_args = parse(["--config", str(ROOT / recipe)])
     assert model_args.use_peft and training_args.output_dir.startswith("outputs/")
+
+
+def test_answers_first_reorders_training_candidates_only_where_retrieval_found_the_answer(tiny_dataset):
+    from datasets import load_dataset
+
+    from llama_mapper.training import answers_first, sft_examples
+
+    row = {
+        "categories": ["UNSUBSTANTIAL", "hate/threatening", "zorblax"],
+        "category_labels": [
+            ["OTHER.LowQuality"],
+            ["HARM.SPEECH.Threat", "HARM.SPEECH.Hate.Other"],
+            ["PII.Other"],
+        ],
+        "candidates": [
+            ["OTHER.Hallucination", "OTHER.LowQuality", "OTHER.Misinformation"],
+            ["HARM.SPEECH.Hate.Other", "HARM.SPEECH.Insult", "HARM.SPEECH.Threat"],
+            ["OTHER.Unknown", "PII.Identifier.Other", "OTHER.Safe"],
+        ],
+    }
+    assert answers_first(row)["candidates"] == [
+        ["OTHER.LowQuality", "OTHER.Hallucination", "OTHER.Misinformation"],
+        ["HARM.SPEECH.Threat", "HARM.SPEECH.Hate.Other", "HARM.SPEECH.Insult"],
+        ["OTHER.Unknown", "PII.Identifier.Other", "OTHER.Safe"],  # not found: left as retrieval ranked it
+    ]
+    assert row["candidates"][0][0] == "OTHER.Hallucination"  # the row itself is not changed
+    rows = load_dataset("parquet", data_files=str(tiny_dataset / "data" / "train-00000-of-00001.parquet"))[
+        "train"
+    ]
+    plain, trusting = sft_examples(rows, "categories"), sft_examples(rows, "categories", trust_ranking=True)
+    assert len(plain) == len(trusting)
+    for example in trusting:  # every answer the list holds is now listed first
+        prompt, answer = example["prompt"][-1]["content"], json.loads(example["completion"][0]["content"])
+        listed = prompt.rpartition("candidates: ")[2].split("; ") if "candidates: " in prompt else []
+        if answer[0] in listed:
+            assert listed[0] == answer[0]

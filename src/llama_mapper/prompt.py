@@ -15,12 +15,13 @@ canonical event around it (scores, confidence, provenance, controls).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from llama_mapper.taxonomy import Taxonomy
 
-PROMPT_VERSION = "3"
+PROMPT_VERSION = "4"  # 4: category words lower-cased and split (casing taught the model nothing true)
 SYSTEM_PROMPT = "Map the safety detector's category to taxonomy labels, as a JSON array."
 SYSTEM_PROMPT_RAW = (
     "Map a safety detector's raw output to canonical taxonomy labels. Answer a JSON array of labels."
@@ -37,9 +38,23 @@ def clean_category(category: str) -> str:
     return text[:MAX_CATEGORY_CHARS]
 
 
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SEPARATORS = re.compile(r"[_\-/.:|]+")
+
+
+def category_words(category: str) -> str:
+    """How the model sees a category: ``"SELF_HARM/intent"`` and ``"selfHarm.Intent"`` are both
+    ``"self harm intent"``. Vendors' casing and separators carry no meaning, and a small model learnt
+    spurious ones from them (upper-case quality words read as hallucination)."""
+    text = clean_category(category)
+    words = " ".join(_SEPARATORS.sub(" ", _CAMEL_BOUNDARY.sub(" ", text)).lower().split())
+    return words or text
+
+
 def category_user_turn(detector: str, category: str, candidates: Iterable[str] = ()) -> str:
-    """The user turn in ``categories`` mode: one category, with candidate labels when known."""
-    text = f"detector: {clean_category(detector)}\ncategory: {clean_category(category)}"
+    """The user turn in ``categories`` mode: one category (see :func:`category_words`), with
+    candidate labels when known."""
+    text = f"detector: {clean_category(detector)}\ncategory: {category_words(category)}"
     candidates = list(candidates)
     return text + (f"\ncandidates: {'; '.join(candidates)}" if candidates else "")
 

@@ -103,6 +103,14 @@ class ScriptArguments(TrlScriptArguments):
         },
     )
     retriever_learning_rate: float = field(default=3e-5, metadata={"help": "The retriever's learning rate."})
+    answers_first: bool = field(
+        default=False,
+        metadata={
+            "help": "categories mode: in training prompts, move a category's answer labels that are among "
+            "its candidates to the front of the list, so that the model learns to trust the ranking (it "
+            "cannot judge an unseen spelling better than the retriever). Test prompts are unchanged."
+        },
+    )
     max_new_tokens: int = field(default=48, metadata={"help": "Answer length limit when generating."})
     generation_batch_size: int = field(default=32, metadata={"help": "Prompts per generate() call."})
     answer_only_logits: bool = field(
@@ -320,12 +328,25 @@ def train_retriever(
     return dataset, {**config, "path": R.RETRIEVER_DIR, "first_candidate_accuracy": first}
 
 
-def sft_examples(rows, mode: str, limit: int | None = None, max_repeats: int = 5):
+def answers_first(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose candidates list each category's answer labels first (those the list holds, in
+    answer order), then the others in retrieval order. Labels the list lacks are not added."""
+    ordered = []
+    for labels, candidates in zip(row["category_labels"], row.get("candidates") or [], strict=False):
+        found = [label for label in labels if label in candidates]
+        ordered.append(found + [c for c in candidates if c not in found])
+    return {**row, "candidates": ordered} if ordered else row
+
+
+def sft_examples(
+    rows, mode: str, limit: int | None = None, max_repeats: int = 5, trust_ranking: bool = False
+):
     """The conversational prompt/completion rows the Trainer sees.
 
     ``raw``: the dataset's own per-request conversations. ``categories``: one conversation per
     category, from :func:`llama_mapper.prompt.category_examples`; a prompt recurs at most
     ``max_repeats`` times (a frequent vendor code is learnt from a few, not hundreds).
+    ``trust_ranking``: candidates reordered by :func:`answers_first` (the recipe's ``answers_first``).
     """
     from collections import Counter
 
@@ -336,7 +357,7 @@ def sft_examples(rows, mode: str, limit: int | None = None, max_repeats: int = 5
     seen: Counter = Counter()
     examples = []
     for row in rows:
-        for example in category_examples(row):
+        for example in category_examples(answers_first(row) if trust_ranking else row):
             key = json.dumps(example["prompt"])
             if seen[key] < max_repeats:
                 seen[key] += 1

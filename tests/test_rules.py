@@ -249,6 +249,14 @@ def test_detector_names_match_leniently(mapper):
             [{"RuleID": "aws-access-key", "StartLine": 3, "Tags": [], "Entropy": 3.2}],
             ["PII.Identifier.Other"],
         ),
+        # what a scanner ran with is not what it found (detect-secrets' plugins_used)
+        (
+            {
+                "plugins_used": [{"name": "AWSKeyDetector"}, {"name": "BasicAuthDetector"}],
+                "results": {"app.py": [{"type": "Secret Keyword", "line_number": 3, "is_verified": False}]},
+            },
+            ["PII.Identifier.Other"],
+        ),
         # a verdict as text under an output key (a Llama Guard worker behind an HTTP API)
         ({"response": "unsafe\nS1", "usage": {"total_tokens": 9}}, ["OTHER.Unknown"]),
         ({"response": "safe", "usage": {"total_tokens": 9}}, ["OTHER.Safe"]),

@@ -759,6 +759,13 @@ META_KEYS = frozenset(
         "created_at",
         "total_duration",
         "eval_count",
+        # what the detector ran with, not what it found (detect-secrets' plugins_used, Granite's guardian_config)
+        "plugins_used",
+        "filters_used",
+        "config",
+        "configuration",
+        "settings",
+        "guardian_config",
     )
 )
 VERDICT_KEYS = frozenset(

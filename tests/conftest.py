@@ -72,6 +72,22 @@ def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def score_cases(mapper, cases: list[dict]) -> tuple[float, list[tuple[dict, dict]]]:
+    """Exact-set accuracy of a mapper on labelled cases (every event must be schema-valid), and
+    the (case, event) pairs it missed."""
+    from llama_mapper.schema import is_valid_event
+
+    hits, misses = 0, []
+    for case in cases:
+        event = mapper.map({"detector": case["detector"], "output": case["output"]})
+        assert is_valid_event(event), case["id"]
+        if sorted(event["taxonomy"]) == sorted(case["expected"]):
+            hits += 1
+        else:
+            misses.append((case, event))
+    return hits / len(cases), misses
+
+
 def table_rows(text: str) -> dict[tuple[str, str], list[str]]:
     """The rows of an evaluation table (route_eval.markdown_table), keyed by (set, route)."""
     rows = {}

@@ -5,9 +5,7 @@ their figures are in the fixture's README and the project README."""
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, load_jsonl
-
-from llama_mapper.schema import is_valid_event
+from conftest import ROOT, load_jsonl, score_cases
 
 BLIND = ROOT / "tests" / "fixtures" / "blind"
 
@@ -16,12 +14,5 @@ BLIND = ROOT / "tests" / "fixtures" / "blind"
 def test_rules_route_on_the_blind_set(mapper, name, floor):
     cases = load_jsonl(BLIND / f"{name}.jsonl")
     assert len(cases) >= 50
-    hits, misses = 0, []
-    for case in cases:
-        event = mapper.map({"detector": case["detector"], "output": case["output"]})
-        assert is_valid_event(event), case["id"]
-        if sorted(event["taxonomy"]) == sorted(case["expected"]):
-            hits += 1
-        else:
-            misses.append((case["id"], case["expected"], event["taxonomy"]))
-    assert hits / len(cases) >= floor, misses
+    accuracy, misses = score_cases(mapper, cases)
+    assert accuracy >= floor, [(c["id"], c["expected"], e["taxonomy"]) for c, e in misses]

@@ -7,23 +7,9 @@ never as a confident OTHER.Safe on flagged content.
 
 from __future__ import annotations
 
-from conftest import ROOT, load_jsonl
-
-from llama_mapper.schema import is_valid_event
+from conftest import ROOT, load_jsonl, score_cases
 
 HOLDOUT = ROOT / "tests" / "fixtures" / "holdout"
-
-
-def _score(mapper, cases):
-    hits, misses = 0, []
-    for case in cases:
-        event = mapper.map({"detector": case["detector"], "output": case["output"]})
-        assert is_valid_event(event), case["id"]
-        if sorted(event["taxonomy"]) == sorted(case["expected"]):
-            hits += 1
-        else:
-            misses.append((case, event))
-    return hits / len(cases), misses
 
 
 def test_catalog_detectors_meet_the_95_percent_line(mapper):
@@ -31,13 +17,13 @@ def test_catalog_detectors_meet_the_95_percent_line(mapper):
         c for path in sorted(HOLDOUT.glob("*.jsonl")) if path.stem != "unknown" for c in load_jsonl(path)
     ]
     assert len(cases) >= 11 * 12
-    accuracy, misses = _score(mapper, cases)
+    accuracy, misses = score_cases(mapper, cases)
     assert accuracy >= 0.95, [(c["id"], c["expected"], e["taxonomy"]) for c, e in misses]
 
 
 def test_unknown_detectors_fail_safe(mapper):
     cases = load_jsonl(HOLDOUT / "unknown.jsonl")
-    accuracy, misses = _score(mapper, cases)
+    accuracy, misses = score_cases(mapper, cases)
     assert accuracy >= 0.7
     for case, event in misses:
         if case["expected"] != ["OTHER.Safe"]:

@@ -306,10 +306,10 @@ class Mapper:
                 categories, detectors=[detector.name if detector else None] * len(categories)
             )
             if hybrid:  # what nothing in the index comes close to is not the model's (see MIN_SUPPORT)
-                supported = [s >= MIN_SUPPORT for s in self.index.support(categories)]
-                unsupported = {c for c, ok in zip(categories, supported, strict=True) if not ok}
+                support = self.index.support(categories)
+                unsupported = {c for c, s in zip(categories, support, strict=True) if s < MIN_SUPPORT}
             if partial:
-                kept = [i for i, ok in enumerate(supported) if ok]
+                kept = [i for i, c in enumerate(categories) if c not in unsupported]
                 dropped += len(categories) - len(kept)
                 categories, candidates = [categories[i] for i in kept], [candidates[i] for i in kept]
                 if dropped:

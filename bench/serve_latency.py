@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def requests() -> list[dict]:
     files = [
-        ROOT / "src/llama_mapper/data/samples/detector_outputs.jsonl",
+        ROOT / "src/llama_mapper/resources/samples/detector_outputs.jsonl",
         *sorted(glob.glob(str(ROOT / "tests/fixtures/holdout/*.jsonl"))),
     ]
     out = []
@@ -52,7 +52,7 @@ def naive_latencies(adapter: str, reqs: list[dict], max_new_tokens: int) -> tupl
     """Plain generate of the full canonical JSON: full prompt, no grammar, no candidates."""
     import torch
 
-    from llama_mapper.checkpoints import CheckpointManager
+    from llama_mapper.hub.checkpoints import CheckpointManager
 
     model, tokenizer, _ = CheckpointManager().load_checkpoint(adapter)
     times, lengths = [], []
@@ -93,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    from llama_mapper.mapper import Mapper, ModelBackend
-    from llama_mapper.rules import RulesMapper
-    from llama_mapper.serving.server import ModelServer
+    from llama_mapper.mapping.rules import RulesMapper
+    from llama_mapper.serving.server import open_routes
 
     reqs = requests()
     rules = RulesMapper()
@@ -105,12 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         rules.map(req)
         rule_times.append(time.perf_counter() - start)
 
-    server = ModelServer(adapters=[args.adapter]).start()
-    try:
-        backend = ModelBackend(
-            server.url, args.adapter, [label.name for label in rules.taxonomy.labels], cache_size=0
-        )
-        mapper = Mapper("model", backend, rules)
+    with open_routes(["model"], args.adapter, rules=rules, backend_options={"cache_size": 0}) as routes:
+        mapper, backend = routes.mappers["model"], routes.backend
         for req in reqs[:3]:  # warm-up: grammar compilation, first batches
             mapper.map(req)
         timed = (reqs * 4)[: args.requests]
@@ -124,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
             list(pool.map(mapper.map, timed))
         throughput = len(timed) / (time.perf_counter() - start)
         calls = backend.stats["model_calls"]
-    finally:
-        server.stop()
 
     naive, lengths = naive_latencies(args.adapter, reqs[: args.naive], args.naive_tokens)
     p50, p95 = pct(latencies, 0.5), pct(latencies, 0.95)

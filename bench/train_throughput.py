@@ -2,7 +2,7 @@
 """Training throughput of the default CPU recipe, with and without the project's speed choices.
 
 Usage:
-    python bench/train_throughput.py [--steps 4] [--batch_size 16] [--profile]
+    python bench/train_throughput.py [--steps 4] [--batch-size 16] [--profile]
 
 One run measures a ladder of configurations on the same model (SmolLM2-135M-Instruct, LoRA r=16)
 and the same generated rows, each rung adding one choice to the one before:
@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=4, help="timed optimizer steps per rung")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
-    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="profile the last rung")
     parser.add_argument("--json", default=None, help="also write the figures here (bench/report.py)")
     return parser.parse_args(argv)
@@ -50,13 +50,8 @@ def measure(settings: dict, rows, base, args) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-    from llama_mapper.training import (
-        MapperModelConfig,
-        MapperSFTConfig,
-        MapperSFTTrainer,
-        lora_config,
-        sft_examples,
-    )
+    from llama_mapper.training.config import MapperModelConfig, MapperSFTConfig
+    from llama_mapper.training.trainer import MapperSFTTrainer, lora_config, sft_examples
 
     class Clock(TrainerCallback):
         def __init__(self) -> None:
@@ -131,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import os
 
-    from llama_mapper.base_model import EMBEDDED_BASE, resolve_base_model
     from llama_mapper.data import TrainingDataGenerator
+    from llama_mapper.models.base_model import EMBEDDED_BASE, resolve_base_model
 
     base = resolve_base_model(EMBEDDED_BASE)
     rows = TrainingDataGenerator(seed=11).generate_dataset(size=600, eval_size=1)["train"]

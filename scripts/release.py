@@ -1,95 +1,12 @@
 #!/usr/bin/env python
 """Evaluate an adapter and release it on the Hub only when every gate holds.
 
-Usage:
-    make release CHECKPOINT=outputs/smollm2-135m-lora-cpu REPO=org/mapper VERSION=v1.3.0
-    python scripts/release.py --checkpoint DIR --repo org/mapper --version v1.3.0 [--min-macro-f1 0.9]
-
-Gates (golden sets, the --route the release serves): schema-valid >= 99.5%, macro F1 >= 0.90, no
-detector more than 1 point below the previous release tag, p95 latency <= --max-p95-ms. The
-evaluation (eval_results.json, plots, the model card's model-index) is written into the checkpoint
-and released with it. A failed gate prints which one and by how much, exits 1 and writes nothing to
-the Hub.
+The command lives in ``llama_mapper.commands.release`` (also ``llama-mapper release --help``).
 """
 
-from __future__ import annotations
-
-import argparse
-import json
-import logging
 import sys
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from llama_mapper.release import Gates
-
-    d = Gates()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="an adapter folder written by scripts/train.py")
-    parser.add_argument("--repo", required=True, help="the Hub repo, org/name")
-    parser.add_argument("--version", required=True, help="the release tag, vMAJOR.MINOR.PATCH")
-    parser.add_argument(
-        "--route", default=d.route, choices=["model", "hybrid"], help="the route the gates judge"
-    )
-    parser.add_argument("--min-schema-valid", type=float, default=d.min_schema_valid)
-    parser.add_argument("--min-macro-f1", type=float, default=d.min_macro_f1)
-    parser.add_argument("--max-detector-drop", type=float, default=d.max_detector_drop, help="0.01 = 1 point")
-    parser.add_argument("--max-p95-ms", type=float, default=d.max_p95_ms)
-    parser.add_argument(
-        "--golden", default="tests/fixtures/golden", help="folder of <detector>.jsonl golden sets"
-    )
-    parser.add_argument("--per-detector", type=int, default=None, help="the first N cases of each golden set")
-    parser.add_argument(
-        "--concurrency", type=int, default=1, help="requests in flight (1: latency per request)"
-    )
-    parser.add_argument("--template", default="model_cards/adapter_card.md", help="the model card template")
-    parser.add_argument("--private", action="store_true", help="create the repo private")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from llama_mapper import route_eval as E
-    from llama_mapper.checkpoints import CheckpointError
-    from llama_mapper.hub import HubError, push_adapter
-    from llama_mapper.mapper import BackendError
-    from llama_mapper.release import Gates, check_gates, preflight, previous_results
-
-    gates = Gates(
-        args.route, args.min_schema_valid, args.min_macro_f1, args.max_detector_drop, args.max_p95_ms
-    )
-    try:
-        preflight(args.repo, args.version)  # before minutes of evaluation: the tag must be new
-        sets = {E.GOLDEN_SET: E.load_golden(args.golden, args.per_detector)}
-        results, runs = E.evaluate_adapter(
-            [args.route], sets, args.checkpoint, concurrency=args.concurrency, progress=not args.no_progress
-        )
-        E.write_report(results, runs, sets, args.checkpoint)
-        E.record_in_checkpoint(args.checkpoint, results, args.template)
-        previous = previous_results(args.repo)
-        verdict = check_gates(results, gates, previous)
-    except (BackendError, CheckpointError, HubError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(E.markdown_table(results))
-    print()
-    print(verdict.render())
-    if not verdict.passed:
-        names = ", ".join(g.name for g in verdict.failed)
-        print(
-            f"\nnot released: {len(verdict.failed)} gate(s) failed ({names}); nothing was written to the Hub"
-        )
-        return 1
-    try:
-        released = push_adapter(args.checkpoint, args.repo, args.version, args.template, args.private)
-    except HubError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(json.dumps({"released": released.ref, "sha": released.sha, "gates": "passed"}))
-    return 0
-
+from llama_mapper.commands.release import main
 
 if __name__ == "__main__":
     sys.exit(main())

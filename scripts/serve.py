@@ -1,101 +1,12 @@
 #!/usr/bin/env python
 """Serve mapping adapters over Text Generation Inference's HTTP protocol (CPU or GPU).
 
-Usage:
-    python scripts/serve.py --adapter org/mapper@v1.2.0 [--adapter org/mapper@v1.3.0] [--port 8080]
-    python scripts/serve.py --adapter outputs/smollm2-135m-lora-cpu --adapter next=outputs/other-run
-    make serve ADAPTER=org/mapper@v1.2.0[,org/mapper@v1.3.0] PORT=8080
-
-Adapters are Hub references (a tag, branch or sha; pulled into the cache and reported with their
-commit) or local folders; `name=ref` sets the id requests use in `adapter_id`. The base model is
-loaded once. Then, with huggingface_hub:
-
-    InferenceClient("http://127.0.0.1:8080").text_generation(prompt, adapter_id="org/mapper@v1.2.0",
-        grammar={"type": "json", "value": schema}, details=True)
+The command lives in ``llama_mapper.commands.serve`` (also ``llama-mapper serve --help``).
 """
 
-from __future__ import annotations
-
-import argparse
-import logging
 import sys
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--adapter", action="append", default=[], help="an adapter to serve (repeatable, or comma-separated)"
-    )
-    parser.add_argument(
-        "--base-model", default=None, help="serve this base model (default: the adapters' own)"
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument(
-        "--api-key", default=None, help="require this bearer token (also LLAMA_MAPPER_API_KEY)"
-    )
-    parser.add_argument("--max-concurrent-requests", type=int, default=64, help="queue bound: more get a 429")
-    parser.add_argument("--max-batch-size", type=int, default=16)
-    parser.add_argument("--max-input-tokens", type=int, default=1024)
-    parser.add_argument("--max-total-tokens", type=int, default=1536)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument(
-        "--map",
-        nargs="?",
-        const="hybrid",
-        default=None,
-        choices=["rules", "model", "hybrid"],
-        help="also serve POST /map and /map/batch with this route (default hybrid)",
-    )
-    from llama_mapper.mapper import add_threshold_argument
-
-    add_threshold_argument(parser)
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import os
-
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    adapters = [a for spec in args.adapter for a in spec.split(",") if a.strip()]
-    from llama_mapper.checkpoints import CheckpointError
-    from llama_mapper.serving.server import ModelServer
-
-    try:
-        server = ModelServer(
-            adapters=adapters,
-            base_model=args.base_model,
-            host=args.host,
-            port=args.port,
-            api_key=args.api_key or os.environ.get("LLAMA_MAPPER_API_KEY"),
-            map_route=args.map,
-            thresholds=dict(args.threshold),
-            max_concurrent_requests=args.max_concurrent_requests,
-            max_batch_size=args.max_batch_size,
-            max_input_tokens=args.max_input_tokens,
-            max_total_tokens=args.max_total_tokens,
-            threads=args.threads,
-        ).start()
-    except (CheckpointError, ValueError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    served = ", ".join(
-        f"{a.id} ({a.sha[:12] if a.sha else 'local'})" for a in server.engine.adapters.values()
-    )
-    extra = f"; /map with the {args.map} route" if args.map else ""
-    print(
-        f"serving {server.engine.model_id} with {served or 'no adapter'} at {server.url}{extra}", flush=True
-    )
-    try:
-        while server.thread is not None and server.thread.is_alive():
-            server.thread.join(timeout=1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
-
+from llama_mapper.commands.serve import main
 
 if __name__ == "__main__":
     sys.exit(main())

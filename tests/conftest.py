@@ -46,7 +46,7 @@ QUICK = ("--max_steps", "2", "--eval_strategy", "no", "--test_eval_samples", "4"
 @pytest.fixture(scope="session", autouse=True)
 def local_hub(tmp_path_factory):
     """The local Hub at ``HF_ENDPOINT`` for the whole session (only HUB_TOKEN may write)."""
-    from llama_mapper.local_hub import LocalHub
+    from llama_mapper.hub.local_server import LocalHub
 
     hub = LocalHub(tmp_path_factory.mktemp("hub"), HUB_PORT, tokens=[HUB_TOKEN]).start()
     yield hub
@@ -75,7 +75,7 @@ def load_jsonl(path: Path) -> list[dict]:
 def score_cases(mapper, cases: list[dict]) -> tuple[float, list[tuple[dict, dict]]]:
     """Exact-set accuracy of a mapper on labelled cases (every event must be schema-valid), and
     the (case, event) pairs it missed."""
-    from llama_mapper.schema import is_valid_event
+    from llama_mapper.mapping.schema import is_valid_event
 
     hits, misses = 0, []
     for case in cases:
@@ -100,14 +100,14 @@ def table_rows(text: str) -> dict[tuple[str, str], list[str]]:
 
 @pytest.fixture(scope="session")
 def mapper():
-    from llama_mapper.rules import RulesMapper
+    from llama_mapper.mapping.rules import RulesMapper
 
     return RulesMapper()
 
 
 @pytest.fixture(scope="session")
 def taxonomy():
-    from llama_mapper.taxonomy import load_taxonomy
+    from llama_mapper.resources.taxonomy import load_taxonomy
 
     return load_taxonomy()
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from llama_mapper.base_model import (
+from llama_mapper.models.base_model import (
     EMBEDDED_BASE,
     BaseModelError,
     build_tiny_random,
@@ -15,6 +15,7 @@ from llama_mapper.base_model import (
 
 
 @pytest.mark.parametrize("offline", [True, False], ids=["HF_HUB_OFFLINE", "hub-without-the-model"])
+@pytest.mark.slow
 def test_offline_default_base_model_comes_from_the_bundled_gguf(monkeypatch, tmp_path, offline):
     """Offline (or a Hub without it, like the suite's local one): the embedded default is converted
     from the bundled GGUF, once."""
@@ -35,6 +36,7 @@ def test_unknown_hub_model_offline_fails_with_what_to_do():
         resolve_base_model("some-org/not-cached-model")
 
 
+@pytest.mark.slow
 def test_local_folder_and_tiny_random(tmp_path):
     folder = build_tiny_random(tmp_path / "tiny")
     assert resolve_base_model(str(folder)).source == "local"
@@ -42,8 +44,9 @@ def test_local_folder_and_tiny_random(tmp_path):
     assert tiny.source == "tiny-random" and "path" not in tiny.to_dict()
 
 
+@pytest.mark.slow
 def test_candidates_rank_the_right_label_first_and_never_echo_the_category(taxonomy):
-    from llama_mapper.candidates import CandidateIndex
+    from llama_mapper.mapping.candidates import CandidateIndex
 
     index = CandidateIndex.from_taxonomy(taxonomy)
     email, ssn = index.top(["customer e-mail", "social_security_no"])
@@ -57,7 +60,7 @@ def test_candidates_rank_the_right_label_first_and_never_echo_the_category(taxon
 def test_empty_cache_setting_means_the_default_cache(monkeypatch):
     from pathlib import Path
 
-    from llama_mapper.base_model import cache_dir
+    from llama_mapper.models.base_model import cache_dir
 
     monkeypatch.setenv("LLAMA_MAPPER_CACHE", "")
     assert cache_dir() == Path.home() / ".cache" / "llama_mapper"  # never the working directory

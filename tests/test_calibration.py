@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from llama_mapper.calibration import apply_platt, calibrate, expected_calibration_error, fit_platt
+from llama_mapper.evaluation.calibration import apply_platt, calibrate, expected_calibration_error, fit_platt
 
 
 def test_ece_matches_hand_computed_values():
@@ -38,10 +38,11 @@ def test_platt_scaling_fixes_an_overconfident_model(tmp_path):
     assert fit_platt([0.9, 0.8], [True, True]) == (1.0, 0.0)  # nothing to learn from one class
 
 
+@pytest.mark.slow
 def test_calibrate_script_writes_what_the_mapper_applies(trained, tiny_dataset, tmp_path):
     import shutil
 
-    from llama_mapper.calibration import Calibration
+    from llama_mapper.mapping.confidence import Calibration
 
     adapter, _ = trained
     copy = tmp_path / "adapter"

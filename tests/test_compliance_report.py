@@ -9,8 +9,8 @@ import sys
 
 from conftest import GOLDEN, ROOT, load_jsonl
 
-from llama_mapper.compliance import collect, write_report
-from llama_mapper.frameworks import load_frameworks
+from llama_mapper.compliance.report import collect, write_report
+from llama_mapper.resources.frameworks import load_frameworks
 
 
 def event(labels, detector, tenant, ts, model=None):

@@ -9,8 +9,10 @@ import yaml
 
 from llama_mapper.catalog import read
 from llama_mapper.data import HELD_OUT_DETECTORS, TEST_VENDORS, TrainingDataGenerator, save_dataset
-from llama_mapper.prompt import category_examples, fixed_answer, join_labels, parse_answer
-from llama_mapper.taxonomy import normalize_text
+from llama_mapper.mapping.prompt import category_examples, fixed_answer, join_labels, parse_answer
+from llama_mapper.resources.taxonomy import normalize_text
+
+pytestmark = pytest.mark.slow  # generating thousands of rows with retrieved candidates (a minute or more)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, table_rows
 
-SAMPLE = ROOT / "src" / "llama_mapper" / "data" / "samples" / "detector_outputs.jsonl"
+pytestmark = pytest.mark.slow  # the whole pipeline: data, training, release, serving (minutes)
+
+SAMPLE = ROOT / "src" / "llama_mapper" / "resources" / "samples" / "detector_outputs.jsonl"
 
 
 def demo(tmp_path, *extra: str, env: dict | None = None):
@@ -24,7 +27,7 @@ def demo(tmp_path, *extra: str, env: dict | None = None):
 
 def test_demo_runs_every_step_prints_its_results_reuses_them_and_releases_on_a_given_hub(tmp_path, local_hub):
     """Local Hub first; then a second run that reuses everything; then ``--repo`` with a token."""
-    from llama_mapper.hub import release_tags
+    from llama_mapper.hub.client import release_tags
 
     first = demo(tmp_path)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]

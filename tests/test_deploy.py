@@ -10,17 +10,18 @@ import sys
 import pytest
 from conftest import ROOT
 
-from llama_mapper.deploy import TGI_IMAGE, VLLM_IMAGE, tgi_command, vllm_command
+from llama_mapper.serving.deploy import TGI_IMAGE, VLLM_IMAGE, tgi_command, vllm_command
+
+pytestmark = pytest.mark.slow  # every test releases the trained tiny adapter
 
 
 @pytest.fixture(scope="module")
 def releases(trained):
-    from llama_mapper.hub import push_adapter
+    from llama_mapper.hub.release import push_adapter
 
     adapter, _ = trained
-    card = ROOT / "model_cards" / "adapter_card.md"
-    first = push_adapter(adapter, "demo/deploy", "v1.0.0", card)
-    second = push_adapter(adapter, "demo/deploy", "v1.1.0", card)  # same files: same commit, new tag
+    first = push_adapter(adapter, "demo/deploy", "v1.0.0")  # the card template shipped in the package
+    second = push_adapter(adapter, "demo/deploy", "v1.1.0")  # same files: same commit, new tag
     return first, second
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from llama_mapper.baselines import CategoryBaseline, rules_reference
-from llama_mapper.candidates import strip_affixes
-from llama_mapper.evaluation import exact_set, flat_metrics, score_predictions
-from llama_mapper.prompt import row_fixed_answer
+from llama_mapper.evaluation.baselines import CategoryBaseline, rules_reference
+from llama_mapper.evaluation.metrics import exact_set
+from llama_mapper.evaluation.scoring import flat_metrics, score_predictions
+from llama_mapper.mapping.candidates import strip_affixes
+from llama_mapper.mapping.prompt import row_fixed_answer
 
 
 def row(detector, categories, labels, seen=True, source="synthetic", status="ok", verdict=False):
@@ -23,10 +24,10 @@ def row(detector, categories, labels, seen=True, source="synthetic", status="ok"
 
 
 def test_exact_set_ignores_order_and_repeats_but_not_extras():
-    assert exact_set(["B", "A", "A"], ["A", "B"])
-    assert not exact_set(["A"], ["A", "B"])
-    assert not exact_set(["A", "B", "C"], ["A", "B"])
-    assert not exact_set(None, ["A"])
+    assert exact_set(["A", "B"], ["B", "A", "A"])
+    assert not exact_set(["A", "B"], ["A"])
+    assert not exact_set(["A", "B"], ["A", "B", "C"])
+    assert not exact_set(["A"], None)
 
 
 def test_scores_by_slice_match_a_hand_count():

@@ -8,7 +8,7 @@ import pytest
 from conftest import GOLDEN, load_jsonl
 
 from llama_mapper.catalog import load_catalog
-from llama_mapper.schema import is_valid_event
+from llama_mapper.mapping.schema import is_valid_event
 
 REQUIRED = {
     "openai-moderation",

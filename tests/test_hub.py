@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 from conftest import HUB_TOKEN, QUICK, ROOT, free_port, train_ok
 
-from llama_mapper.hub import (
+from llama_mapper.hub.client import (
     HubError,
     HubRef,
     latest_release,
     parse_version,
     pull,
-    push_adapter,
-    push_dataset,
     resolve,
 )
+from llama_mapper.hub.release import push_adapter, push_dataset
 
 HF = str(Path(sys.executable).parent / "hf")
+CARD = ROOT / "src" / "llama_mapper" / "resources" / "model_cards" / "adapter_card.md"
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -53,9 +53,9 @@ def perturbed_copy(adapter: Path, dest: Path) -> Path:
 def released(trained, tmp_path_factory):
     """demo/mapper with v0.0.1 (the tiny adapter) and v0.0.2 (perturbed): main has moved on."""
     adapter, _ = trained
-    first = push_adapter(adapter, "demo/mapper", "v0.0.1", ROOT / "model_cards" / "adapter_card.md")
+    first = push_adapter(adapter, "demo/mapper", "v0.0.1")  # the card template shipped in the package
     second_folder = perturbed_copy(adapter, tmp_path_factory.mktemp("next") / "tiny-lora-next")
-    second = push_adapter(second_folder, "demo/mapper", "v0.0.2", ROOT / "model_cards" / "adapter_card.md")
+    second = push_adapter(second_folder, "demo/mapper", "v0.0.2", CARD)  # a template named by path
     return adapter, first, second, second_folder
 
 
@@ -80,6 +80,23 @@ def test_versions_parse_and_order():
         HubRef.parse("org/name@")
 
 
+def test_the_card_template_ships_in_the_package_and_a_path_may_name_another(tmp_path, monkeypatch):
+    from llama_mapper.hub.cards import card_template
+
+    shipped = card_template()
+    assert shipped == CARD.read_text(encoding="utf-8") and "{{ model_name }}" in shipped
+    monkeypatch.chdir(tmp_path)  # no repository around: the package still has it
+    assert card_template("model_cards/adapter_card.md") == shipped  # the former default path
+    own = tmp_path / "model_cards" / "adapter_card.md"
+    own.parent.mkdir()
+    own.write_text("# {{ model_name }}\n", encoding="utf-8")
+    assert card_template("model_cards/adapter_card.md") == "# {{ model_name }}\n"  # a file wins
+    for missing in ("card.md", tmp_path / "none.md", "model_cards/none.md"):
+        with pytest.raises(FileNotFoundError, match="not found"):
+            card_template(missing)
+
+
+@pytest.mark.slow
 def test_adapter_release_downloads_identically_by_tag_with_the_cli(released, tmp_path):
     adapter, first, second, _ = released
     assert first.sha != second.sha and first.revision == "v0.0.1"
@@ -96,18 +113,19 @@ def test_adapter_release_downloads_identically_by_tag_with_the_cli(released, tmp
     assert all(got[p] == sent[p] for p in got if p not in (".gitattributes", "README.md"))
     assert "hf download demo/mapper --revision v0.0.1" in got["README.md"].decode()  # the release's card
     # A folder made by `hf download` is accepted everywhere, and knows its commit.
-    from llama_mapper.checkpoints import CheckpointManager
+    from llama_mapper.hub.checkpoints import CheckpointManager
 
     meta = CheckpointManager(dest.parent).metadata("mapper@v0.0.1")
     assert meta["hub"]["sha"] == first.sha and meta["name"] == "mapper@v0.0.1"
 
 
+@pytest.mark.slow
 def test_peft_at_a_tag_gives_the_pushed_adapters_logits_while_main_moved_on(released):
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llama_mapper.base_model import resolve_base_model
+    from llama_mapper.models.base_model import resolve_base_model
 
     adapter, first, _, second_folder = released
     base_path = resolve_base_model("tiny-random-llama").path
@@ -124,17 +142,18 @@ def test_peft_at_a_tag_gives_the_pushed_adapters_logits_while_main_moved_on(rele
     assert not torch.allclose(at_tag, on_main)
 
 
+@pytest.mark.slow
 def test_checkpoint_manager_loads_hub_references_and_records_the_sha(released):
     import torch
 
-    from llama_mapper.checkpoints import CheckpointManager
+    from llama_mapper.hub.checkpoints import CheckpointManager
 
     adapter, first, second, _ = released
     manager = CheckpointManager("does-not-exist")
     model, tokenizer, meta = manager.load_checkpoint("demo/mapper@v0.0.1")
     assert meta["hub"]["sha"] == first.sha and meta["name"] == "demo/mapper@v0.0.1"
     assert meta["base_model"]["model_id"] == "tiny-random-llama"
-    from llama_mapper.retriever import retriever_path
+    from llama_mapper.mapping.candidates import retriever_path
 
     assert retriever_path(meta["path"]) is not None  # the fine-tuned retriever travels with the adapter
     local_model, _, _ = CheckpointManager(adapter.parent).load_checkpoint(adapter.name)
@@ -144,6 +163,7 @@ def test_checkpoint_manager_loads_hub_references_and_records_the_sha(released):
     assert manager.metadata(f"demo/mapper@{first.sha}")["hub"]["sha"] == first.sha
 
 
+@pytest.mark.slow
 def test_release_tags_are_immutable_and_refusals_change_nothing(released, tmp_path):
     from huggingface_hub import HfApi
 
@@ -153,11 +173,11 @@ def test_release_tags_are_immutable_and_refusals_change_nothing(released, tmp_pa
     with pytest.raises(
         HubError, match=r"v0.0.1 already exists \(commit [0-9a-f]{12}\).*immutable.*latest is v0.0.2"
     ):
-        push_adapter(adapter, "demo/mapper", "v0.0.1", ROOT / "model_cards" / "adapter_card.md")
+        push_adapter(adapter, "demo/mapper", "v0.0.1")
     with pytest.raises(HubError, match="older than the latest release v0.0.2"):
-        push_adapter(adapter, "demo/mapper", "v0.0.1-rc.1", ROOT / "model_cards" / "adapter_card.md")
+        push_adapter(adapter, "demo/mapper", "v0.0.1-rc.1")
     with pytest.raises(HubError, match="not semver"):
-        push_adapter(adapter, "demo/mapper", "1.0", ROOT / "model_cards" / "adapter_card.md")
+        push_adapter(adapter, "demo/mapper", "1.0")
     (tmp_path / "not-an-adapter").mkdir()
     (tmp_path / "not-an-adapter" / "weights.bin").write_bytes(b"x")
     with pytest.raises(HubError, match="not a Llama Mapper adapter: missing adapter_config.json"):
@@ -166,6 +186,7 @@ def test_release_tags_are_immutable_and_refusals_change_nothing(released, tmp_pa
     assert resolve("demo/mapper@v0.0.1").sha == first.sha
 
 
+@pytest.mark.slow
 def test_push_script_and_make_push_then_hf_download(trained, tmp_path):
     """The issue's acceptance: make push, hf download at the tag, the same files; a second push fails."""
     adapter, _ = trained
@@ -205,12 +226,15 @@ def test_push_script_and_make_push_then_hf_download(trained, tmp_path):
     assert "test_exact_match" in versions.stdout.splitlines()[0]
 
 
+@pytest.mark.slow
 def test_dataset_release_loads_by_tag_and_training_records_its_commit(tiny_dataset, tmp_path):
     from datasets import load_dataset
 
+    from llama_mapper.data.io import load_splits
+
     first = push_dataset(tiny_dataset, "demo/mapper-data", "v1.0.0")
     loaded = load_dataset("demo/mapper-data", revision="v1.0.0")
-    local = load_dataset("parquet", data_dir=str(tiny_dataset / "data"))
+    local = load_splits(tiny_dataset)
     assert sorted(loaded) == ["test", "train", "validation"]
     assert loaded["train"]["id"] == local["train"]["id"]
     # A later release changes main; the tag still gives v1.0.0's rows.
@@ -240,6 +264,7 @@ def test_dataset_release_loads_by_tag_and_training_records_its_commit(tiny_datas
         push_dataset(tmp_path, "demo/mapper-data", "v2.0.0")
 
 
+@pytest.mark.slow
 def test_model_card_yaml_parses_and_carries_the_lineage(released):
     from huggingface_hub import ModelCard, hf_hub_download
 
@@ -272,6 +297,7 @@ def test_model_card_yaml_parses_and_carries_the_lineage(released):
         ("demo/empty", "demo/empty has no release tag"),
     ],
 )
+@pytest.mark.slow
 def test_unknown_repo_or_tag_fails_with_what_exists(released, ref, message):
     from huggingface_hub import HfApi
 
@@ -280,6 +306,7 @@ def test_unknown_repo_or_tag_fails_with_what_exists(released, ref, message):
         pull(ref)
 
 
+@pytest.mark.slow
 def test_bad_or_missing_token_is_refused_before_anything_is_written(trained, monkeypatch):
     from huggingface_hub import HfApi
 
@@ -293,6 +320,7 @@ def test_bad_or_missing_token_is_refused_before_anything_is_written(trained, mon
         resolve("demo/tokens@v1.0.0")
 
 
+@pytest.mark.slow
 def test_unreachable_hub_names_the_offline_ways_out(trained):
     from huggingface_hub import HfApi
 
@@ -305,12 +333,13 @@ def test_unreachable_hub_names_the_offline_ways_out(trained):
 
 
 @pytest.mark.parametrize("fault", ["commit", "tag"])
+@pytest.mark.slow
 def test_interrupted_upload_leaves_no_release_and_a_rerun_finishes_it(trained, tmp_path, fault):
     """The connection breaks during the commit (nothing recorded) or before the tag (main moved,
     untagged): no version exists, and running the same push again releases it once."""
     from huggingface_hub import HfApi
 
-    from llama_mapper.local_hub import LocalHub
+    from llama_mapper.hub.local_server import LocalHub
 
     adapter, _ = trained
     with LocalHub(tmp_path / "hub", tokens=[HUB_TOKEN]) as hub:
@@ -327,6 +356,7 @@ def test_interrupted_upload_leaves_no_release_and_a_rerun_finishes_it(trained, t
         assert len(api.list_repo_commits("demo/flaky")) == 2  # the initial commit and one release
 
 
+@pytest.mark.slow
 def test_offline_mode_resolves_tags_from_the_cache(released):
     """HF_HUB_OFFLINE=1 in a fresh process: the tags pulled before resolve without the Hub."""
     from huggingface_hub import HfApi
@@ -336,7 +366,7 @@ def test_offline_mode_resolves_tags_from_the_cache(released):
     pull("demo/mapper@v0.0.1")
     pull("demo/mapper")
     code = (
-        "from llama_mapper.hub import pull, HubError\n"
+        "from llama_mapper.hub.client import pull, HubError\n"
         "print(pull('demo/mapper@v0.0.1').sha, pull('demo/mapper').revision)\n"
         "try:\n    pull('demo/mapper@never-pulled')\nexcept HubError as err:\n    print('refused:', err)\n"
     )

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from conftest import ROOT
 
-from llama_mapper.schema import is_valid_event
+from llama_mapper.mapping.schema import is_valid_event
 
 SCRIPT = ROOT / "scripts" / "map.py"
-SAMPLE = ROOT / "src" / "llama_mapper" / "data" / "samples" / "detector_outputs.jsonl"
+SAMPLE = ROOT / "src" / "llama_mapper" / "resources" / "samples" / "detector_outputs.jsonl"
 SECRET = "my SSN is 078-05-1120 and I hate you"
 
 

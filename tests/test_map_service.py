@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import ROOT
 
-from llama_mapper.schema import validate_event
+from llama_mapper.mapping.schema import validate_event
 
 SECRET = "SECRET-USER-TEXT-4711"
 CATALOG_HIT = {
@@ -48,11 +48,11 @@ HOSTILE = {
 
 @pytest.fixture(scope="module")
 def server(trained):
-    from llama_mapper.hub import push_adapter
+    from llama_mapper.hub.release import push_adapter
     from llama_mapper.serving.server import ModelServer
 
     adapter, _ = trained
-    push_adapter(adapter, "demo/map", "v1.0.0", ROOT / "model_cards" / "adapter_card.md")
+    push_adapter(adapter, "demo/map", "v1.0.0")
     with ModelServer(adapters=["demo/map@v1.0.0"], map_route="hybrid") as srv:
         yield srv
 
@@ -62,6 +62,7 @@ def post(server, path: str, body) -> httpx.Response:
 
 
 @pytest.mark.parametrize("route", ["rules", "model", "hybrid"])
+@pytest.mark.slow
 def test_map_answers_schema_valid_events_with_provenance_on_every_route(server, route):
     server.enable_map(route)
     sha = server.engine.adapters["demo/map@v1.0.0"].sha
@@ -81,9 +82,9 @@ def test_map_answers_schema_valid_events_with_provenance_on_every_route(server, 
         assert hit["taxonomy"] == ["HARM.SPEECH.Hate.Other"]
 
 
+@pytest.mark.slow
 def test_the_mapper_ranks_candidates_with_the_adapters_retriever(server):
-    from llama_mapper.candidates import Embedder
-    from llama_mapper.retriever import load_embedder, retriever_path
+    from llama_mapper.mapping.candidates import Embedder, load_embedder, retriever_path
 
     server.enable_map("hybrid")
     folder = retriever_path(server.mapper.backend.metadata["path"])
@@ -93,6 +94,7 @@ def test_the_mapper_ranks_candidates_with_the_adapters_retriever(server):
     assert float((ours - Embedder()(["hate speech"])).abs().max()) > 1e-4
 
 
+@pytest.mark.slow
 def test_hybrid_asks_the_model_only_where_the_rules_give_up(server):
     server.enable_map("hybrid")
     known = post(server, "/map", UNKNOWN).json()  # an alias the taxonomy knows: the rules answer
@@ -113,6 +115,7 @@ def test_hybrid_asks_the_model_only_where_the_rules_give_up(server):
     del server.mapper.thresholds["acme-guard"]
 
 
+@pytest.mark.slow
 def test_hybrid_adds_only_confident_model_labels_to_what_the_rules_mapped(server):
     server.enable_map("hybrid")
     # a category the rules know, one they do not but retrieval comes close to (a validator's name),
@@ -132,8 +135,9 @@ def test_hybrid_adds_only_confident_model_labels_to_what_the_rules_mapped(server
     del server.mapper.thresholds["acme-guard"]
 
 
+@pytest.mark.slow
 def test_hostile_outputs_cannot_leave_the_taxonomy(server):
-    from llama_mapper.taxonomy import load_taxonomy
+    from llama_mapper.resources.taxonomy import load_taxonomy
 
     server.enable_map("model")
     names = {label.name for label in load_taxonomy().labels}
@@ -143,6 +147,7 @@ def test_hostile_outputs_cannot_leave_the_taxonomy(server):
         assert SECRET not in json.dumps(event)
 
 
+@pytest.mark.slow
 def test_map_batch_keeps_every_item_in_place(server):
     server.enable_map("hybrid")
     items = [CATALOG_HIT, {"output": {}}, UNKNOWN, "not an object", {**UNKNOWN, "id": "r-9"}]
@@ -161,6 +166,7 @@ def test_map_batch_keeps_every_item_in_place(server):
     assert httpx.get(f"{server.url}/openapi.json").json()["paths"]["/map/batch"]
 
 
+@pytest.mark.slow
 def test_no_raw_content_reaches_a_log_line(server, caplog):
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="llama_mapper")
@@ -179,6 +185,7 @@ def test_no_raw_content_reaches_a_log_line(server, caplog):
     ]
 
 
+@pytest.mark.slow
 def test_map_script_on_a_file_with_the_hybrid_route(server, tmp_path):
     requests = tmp_path / "requests.jsonl"
     lines = [CATALOG_HIT, UNKNOWN, HOSTILE, NO_RULE, {"detector": "broken"}] * 3
@@ -202,8 +209,10 @@ def test_map_script_on_a_file_with_the_hybrid_route(server, tmp_path):
         assert SECRET not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_backend_refuses_an_endpoint_that_does_not_serve_its_adapter(server, trained):
-    from llama_mapper.mapper import BackendError, ModelBackend
+    from llama_mapper.mapping.routes import BackendError
+    from llama_mapper.serving.client import ModelBackend
 
     adapter, _ = trained
     with pytest.raises(BackendError, match=r"does not serve tiny-lora@v0.0.1: it serves demo/map@v1.0.0 \("):
@@ -230,7 +239,7 @@ class AnsweringBackend:
     model_ref = "stand-in@v0"
 
     def __init__(self, labels: tuple[str, ...], confidence: float = 0.99) -> None:
-        from llama_mapper.mapper import Answer
+        from llama_mapper.mapping.routes import Answer
 
         self.answer = Answer(labels, confidence)
         self.asked = 0
@@ -241,10 +250,11 @@ class AnsweringBackend:
 
 
 @pytest.mark.parametrize("status", ["OTHER.ModelError", "OTHER.Unknown", "OTHER.Safe"])
+@pytest.mark.slow
 def test_hybrid_never_adds_a_status_label_for_a_category_the_reader_found(status):
     """A counted category is a finding: a confident "detector error", "unknown" or "safe" answer for
     it is not added to what the rules mapped, and alone it is the rules' best effort, for review."""
-    from llama_mapper.mapper import Mapper
+    from llama_mapper.mapping.routes import Mapper
 
     partial = {"detector": "acme-ner", "output": [["Ann", "PERSON"], ["555 0100", "TELEPHONENUM"]]}
     backend = AnsweringBackend((status,))

@@ -25,6 +25,7 @@ def test_notebook_is_valid_and_keeps_its_parameters_in_one_cell():
     assert "recipes/llama-3.1-8b-instruct/sft/config_qlora.yaml" in params[0].source
 
 
+@pytest.mark.slow
 def test_notebook_executes_top_to_bottom_with_the_tiny_recipe(tiny_dataset, tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# Parameters"))
@@ -52,11 +53,12 @@ def test_notebook_executes_top_to_bottom_with_the_tiny_recipe(tiny_dataset, tmp_
     assert (
         json.loads((out / "llama_mapper.json").read_text())["base_model"]["model_id"] == "tiny-random-llama"
     )
-    from llama_mapper.hub import resolve
+    from llama_mapper.hub.client import resolve
 
     assert resolve("demo/colab-adapter").revision == "v0.1.0"
 
 
+@pytest.mark.slow
 def test_sweep_runs_the_grid_and_names_the_best_setting(tiny_dataset, tmp_path):
     out = tmp_path / "sweep"
     done = subprocess.run(
@@ -67,7 +69,7 @@ def test_sweep_runs_the_grid_and_names_the_best_setting(tiny_dataset, tmp_path):
             "recipes/tiny-random/sft/config_test.yaml",
             "--sweep",
             "recipes/sweeps/tiny.yaml",
-            "--output_dir",
+            "--output-dir",
             str(out),
             "--dataset_name",
             str(tiny_dataset),
@@ -87,7 +89,7 @@ def test_sweep_runs_the_grid_and_names_the_best_setting(tiny_dataset, tmp_path):
 
 
 def test_bad_sweep_files_are_refused(tmp_path):
-    from llama_mapper.sweep import Sweep
+    from llama_mapper.training.sweep import Sweep
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("grid: {learning_rate: []}\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import GOLDEN, ROOT
 
-from llama_mapper.release import Gates, check_gates
+from llama_mapper.evaluation.gates import Gates, check_gates
 
 
 def evaluation(schema_valid=1.0, macro_f1=0.95, p95=10.0, per_detector=None, route="hybrid"):
@@ -57,10 +57,11 @@ def release(*args: str):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_release_refuses_a_failing_checkpoint_and_tags_a_passing_one(trained, tmp_path):
     from huggingface_hub import HfApi, hf_hub_download
 
-    from llama_mapper.hub import release_tags
+    from llama_mapper.hub.client import release_tags
 
     api = HfApi()
     checkpoint = tmp_path / "adapter"

@@ -11,8 +11,8 @@ import sys
 import pytest
 from conftest import GOLDEN, ROOT, load_jsonl, table_rows
 
-from llama_mapper import metrics as M
-from llama_mapper.route_eval import load_golden, markdown_table
+from llama_mapper.evaluation import metrics as M
+from llama_mapper.evaluation.routes import load_golden, markdown_table
 
 GOLD = [["A"], ["A", "B"], ["C"]]
 PRED = [["A"], ["A"], ["B"]]
@@ -97,6 +97,7 @@ def test_evaluate_script_writes_the_report_and_prints_what_it_wrote(tmp_path):
     assert valid == "100.0%" and float(micro) == round(rules["micro_f1"], 3)
 
 
+@pytest.mark.slow
 def test_model_routes_on_a_trained_adapter_update_its_card(trained, tmp_path):
     import shutil
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from llama_mapper.rules import MapRequest, RequestError
-from llama_mapper.schema import is_valid_event
+from llama_mapper.mapping.rules import MapRequest, RequestError
+from llama_mapper.mapping.schema import is_valid_event
 
 
 def labels(mapper, detector, output):

@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
-SAMPLE = ROOT / "src" / "llama_mapper" / "data" / "samples" / "detector_outputs.jsonl"
+SAMPLE = ROOT / "src" / "llama_mapper" / "resources" / "samples" / "detector_outputs.jsonl"
+
+pytestmark = pytest.mark.slow  # the data script retrieves every row's candidate labels (minutes)
 
 
 def test_prepare_data_writes_parquet_splits_and_a_card(tmp_path):
@@ -17,11 +20,11 @@ def test_prepare_data_writes_parquet_splits_and_a_card(tmp_path):
         [
             sys.executable,
             str(ROOT / "scripts" / "prepare_data.py"),
-            "--output_dir",
+            "--output-dir",
             str(out),
             "--size",
             "300",
-            "--eval_size",
+            "--eval-size",
             "50",
         ],
         capture_output=True,

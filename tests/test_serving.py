@@ -22,13 +22,15 @@ LABELS = ["HARM.SPEECH.Toxicity", "PII.Contact.Email", "JAILBREAK.Attempt", "OTH
 SCHEMA = label_schema(LABELS, max_items=3)
 GRAMMAR = {"type": "json", "value": SCHEMA}
 
+pytestmark = pytest.mark.slow  # every test serves the trained tiny adapter
+
 
 @pytest.fixture(scope="module")
 def released_adapter(trained):
-    from llama_mapper.hub import push_adapter
+    from llama_mapper.hub.release import push_adapter
 
     adapter, _ = trained
-    return push_adapter(adapter, "demo/serve", "v1.0.0", ROOT / "model_cards" / "adapter_card.md")
+    return push_adapter(adapter, "demo/serve", "v1.0.0")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def test_greedy_answers_equal_transformers_generate_whatever_the_batch(server, c
     """The decode loop (left padding, KV cache, batching) gives exactly transformers' greedy tokens."""
     import torch
 
-    from llama_mapper.checkpoints import CheckpointManager
+    from llama_mapper.hub.checkpoints import CheckpointManager
 
     adapter, _ = trained
     model, tokenizer, _ = CheckpointManager().load_checkpoint(str(adapter))

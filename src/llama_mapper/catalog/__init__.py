@@ -1,4 +1,8 @@
-"""The detector catalog: one YAML file per detector, declaring its format and category map."""
+"""The detector catalog: one YAML file per detector (``detectors/``), declaring its format and
+category map, and the format readers that turn a raw output into category findings.
+
+May import: ``resources``.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ from typing import Any
 
 import yaml
 
-from llama_mapper.catalog.readers import READERS, Finding, ReaderConfig, Reading, read
-from llama_mapper.taxonomy import Taxonomy, load_taxonomy
+from llama_mapper.catalog.base import Finding, ReaderConfig, Reading
+from llama_mapper.catalog.readers import READERS, read
+from llama_mapper.resources.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = ["Catalog", "Detector", "Finding", "Reading", "ReaderConfig", "load_catalog", "read"]
 

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llama_mapper import __version__
+from llama_mapper.mapping.rules import RequestError
 from llama_mapper.serving.engine import (
     Engine,
     Generation,
@@ -421,8 +422,6 @@ def add_map_routes(app: FastAPI, metrics: Metrics) -> None:
     """``POST /map`` and ``/map/batch``: raw detector outputs in, canonical events out
     (``app.state.mapper`` is set by :class:`~llama_mapper.serving.server.ModelServer` with ``map_route``)."""
     from fastapi.concurrency import run_in_threadpool
-
-    from llama_mapper.rules import RequestError
 
     def mapper():
         found = getattr(app.state, "mapper", None)

@@ -26,6 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from llama_mapper.hub.checkpoints import CheckpointManager
+from llama_mapper.models.base_model import resolve_base_model
 from llama_mapper.serving.grammar import GrammarCache, GrammarError
 
 logger = logging.getLogger(__name__)
@@ -145,9 +147,6 @@ class Engine:
         batch_wait_ms: float = 3.0,
     ) -> None:
         import torch
-
-        from llama_mapper.base_model import resolve_base_model
-        from llama_mapper.checkpoints import CheckpointManager
 
         if threads:
             torch.set_num_threads(threads)

@@ -1,19 +1,30 @@
-"""``ModelServer``: the engine and its HTTP API in a background thread (the seed's Python API).
+"""``ModelServer``: the engine and its HTTP API in a background thread (the seed's Python API), and
+:func:`open_routes`, the one way to build the mappers of the three routes.
 
 server = ModelServer(checkpoint_path="org/mapper@v1.2.0").start()
 client = InferenceClient(server.url)
 ...
 server.stop()
+
+``python -m llama_mapper.serving.server`` starts it from the command line (``scripts/serve.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from llama_mapper.mapping.routes import ROUTES, Mapper
+from llama_mapper.mapping.rules import RulesMapper
+from llama_mapper.serving.app import create_app
+from llama_mapper.serving.client import ModelBackend
 from llama_mapper.serving.engine import Engine
 
 
@@ -44,14 +55,13 @@ class ModelServer:
         self._app: Any = None
         self.server: Any = None
         self.thread: threading.Thread | None = None
+        self._routes = contextlib.ExitStack()
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def app(self):
-        from llama_mapper.serving.app import create_app
-
         if self._app is None:
             self._app = create_app(self.engine, api_key=self.api_key)
         return self._app
@@ -78,19 +88,16 @@ class ModelServer:
 
     def enable_map(self, route: str = "hybrid", adapter: str | None = None) -> Any:
         """Serve ``/map`` with ``route``, the model part through this server's own TGI API."""
-        from llama_mapper.mapper import Mapper, ModelBackend
-        from llama_mapper.rules import RulesMapper
-
-        rules = RulesMapper()
-        backend = None
+        chosen = adapter
         if route != "rules":
             adapters = list(self.engine.adapters.values())
             if not adapters:
                 raise ValueError("the model and hybrid routes need an adapter")
             chosen = adapter or adapters[0].given
-            labels = [label.name for label in rules.taxonomy.labels]
-            backend = ModelBackend(self.url, chosen, labels, api_key=self.api_key)
-        self.mapper = Mapper(route=route, backend=backend, rules=rules, thresholds=self.thresholds)
+        routes = self._routes.enter_context(
+            open_routes([route], chosen, self.url, self.api_key, thresholds=self.thresholds)
+        )
+        self.mapper = routes.mappers[route] if route != "rules" else Mapper(route="rules", rules=routes.rules)
         self.app().state.mapper = self.mapper
         return self.mapper
 
@@ -100,6 +107,7 @@ class ModelServer:
         if self.thread is not None:
             self.thread.join(timeout=10)
         self.engine.stop()
+        self._routes.close()
 
     def __enter__(self) -> ModelServer:
         return self.start()
@@ -112,3 +120,61 @@ def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+@dataclass
+class Routes:
+    """The mappers of the routes asked for, the model backend they share (None for ``rules``
+    alone) and the rules they fall back to."""
+
+    mappers: dict[str, Any]
+    backend: ModelBackend | None
+    rules: RulesMapper
+
+
+@contextlib.contextmanager
+def open_routes(
+    routes: Sequence[str],
+    adapter: str | None = None,
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    rules: RulesMapper | None = None,
+    backend_options: Mapping[str, Any] | None = None,
+) -> Iterator[Routes]:
+    """The one way to build mappers: ``rules`` is a :class:`RulesMapper`; ``model`` and ``hybrid``
+    ask ``adapter`` (``org/name@v1.2.0`` or a folder) on ``endpoint``, or, without one, on a
+    :class:`ModelServer` started for the duration of the block. Raises ValueError for an unknown
+    route or a model route without an adapter, and BackendError when the endpoint does not serve it.
+    ``backend_options`` go to :class:`~llama_mapper.serving.client.ModelBackend` (``cache_size``...)."""
+    unknown = [r for r in routes if r not in ROUTES]
+    if unknown:
+        raise ValueError(f"unknown route(s) {unknown}: choose from {', '.join(ROUTES)}")
+    rules = rules or RulesMapper()
+    if not set(routes) - {"rules"}:
+        yield Routes({route: rules for route in routes}, None, rules)
+        return
+    if not adapter:
+        raise ValueError("the model and hybrid routes need an adapter (org/name@v1.2.0 or a local folder)")
+    with contextlib.ExitStack() as stack:
+        if endpoint is None:
+            endpoint = stack.enter_context(ModelServer(adapters=[adapter])).url
+        labels = [label.name for label in rules.taxonomy.labels]
+        backend = ModelBackend(
+            endpoint,
+            adapter,
+            labels,
+            api_key=api_key or os.environ.get("LLAMA_MAPPER_API_KEY"),
+            **(backend_options or {}),
+        )
+        mappers = {
+            route: rules if route == "rules" else Mapper(route, backend, rules, dict(thresholds or {}))
+            for route in routes
+        }
+        yield Routes(mappers, backend, rules)
+
+
+if __name__ == "__main__":  # python -m llama_mapper.serving.server: the command scripts/serve.py runs
+    from llama_mapper.commands.serve import main
+
+    sys.exit(main())

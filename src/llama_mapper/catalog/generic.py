@@ -1,0 +1,391 @@
+"""The generic reader: best effort for shapes the catalog has never seen. :func:`read_generic` and
+the functions that walk an output and decide what each item means.
+
+May import: :mod:`llama_mapper.catalog.base`, :mod:`llama_mapper.catalog.vocabulary` and
+:mod:`llama_mapper.catalog.vendors` (it reuses the Llama Guard and Perspective readers and the DLP
+likelihood scale).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from llama_mapper.catalog.base import (
+    MAX_DEPTH,
+    MAX_TEXT,
+    Budget,
+    Finding,
+    ReaderConfig,
+    Reading,
+    category_name,
+    first_key,
+    number,
+    unit_score,
+)
+from llama_mapper.catalog.vendors import (
+    DLP_LIKELIHOOD,
+    SCORE_KEYS,
+    dlp_likelihood,
+    index_scores,
+    read_llama_guard,
+    read_perspective,
+)
+from llama_mapper.catalog.vocabulary import (
+    _ID_LIKE,
+    _TAG,
+    _TOPIC_POLICY,
+    CATEGORY_KEY_SUFFIXES,
+    CATEGORY_KEYS,
+    CONTAINER_HINTS,
+    EMPTY_ENTITY_KEYS,
+    INTERVENTION_STOPS,
+    LEVEL_WORDS,
+    LIST_CATEGORY_KEYS,
+    META_KEYS,
+    NAME_OBJECT_KEYS,
+    NEGATIVE_WORDS,
+    NOT_CATEGORY_KEYS,
+    NOT_CATEGORY_WORDS,
+    POSITIVE_WORDS,
+    REVIEW_WORDS,
+    SENTENCE_KEYS,
+    SIGNAL_KEYS,
+    STOP_REASON_KEYS,
+    VERDICT_KEYS,
+    _is_inverted_key,
+    _is_verdict_key,
+    _key,
+    _tag,
+    key_value_text,
+    sentence_verdict,
+)
+
+
+def _item_category(item: dict) -> str | None:
+    """The item's category: the first category key with a name, preferring one that is not a
+    verdict or action word (those are returned only when nothing else names the item); then a key
+    that names a type (``entity_group``, ``filterType``), then a token-classifier's ``entity``, or a
+    bare ``value`` beside a confidence (Flair). BIO prefixes are dropped: ``B-PER`` is ``PER``."""
+    fallback = None
+    for key in CATEGORY_KEYS:
+        if key in item:
+            name = category_name(item[key])
+            if name and not name.replace(".", "").isdigit():
+                if _key(name) not in NOT_CATEGORY_WORDS:
+                    return _tag(name)
+                fallback = fallback or name
+    if fallback is not None:
+        return fallback
+    for key, raw in list(item.items())[:50]:
+        k = _key(key)
+        if k.endswith(CATEGORY_KEY_SUFFIXES) and k not in NOT_CATEGORY_KEYS:
+            name = category_name(raw)
+            if name and not _ID_LIKE.fullmatch(name.lower()) and _key(name) not in NOT_CATEGORY_WORDS:
+                return _tag(name)
+    for key in ("entity", "value"):
+        raw = item.get(key)
+        if isinstance(raw, str) and (key == "entity" or any(s in item for s in SCORE_KEYS)):
+            name = category_name(raw)
+            if name and len(name) <= 64 and _key(name) not in NOT_CATEGORY_WORDS:
+                return _tag(name)
+    return None
+
+
+def _flag_decision(item: dict) -> tuple[bool | None, float | None, float]:
+    """(counted, score, certainty) from an item's flags and verdict words; counted None if none."""
+    for key, raw in item.items():
+        k = _key(key)
+        if k in (
+            "flagged",
+            "detected",
+            "is_flagged",
+            "unsafe",
+            "violated",
+            "triggered",
+            "match",
+            "matched",
+            "positive",
+        ) and isinstance(raw, bool):
+            return raw, None, 0.9
+        if _is_inverted_key(k) and isinstance(raw, bool):
+            return (not raw), None, 0.85
+        if isinstance(raw, str) and _is_verdict_key(k) and len(raw) <= 64:
+            word = _key(raw)
+            if word in POSITIVE_WORDS or word in NEGATIVE_WORDS:  # {"validator_status": "fail"}
+                return word in POSITIVE_WORDS, None, 0.8
+    return None, None, 0.0
+
+
+def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | None, float]:
+    """(counted, score, certainty) for a {category, <signal>} item; counted None if no signal.
+
+    The signal may sit one level down, in a result object of the named item: Patronus'
+    ``{"criteria": "patronus:hallucination", "evaluation_result": {"pass": false}}``.
+    """
+    decision = _flag_decision(item)
+    if decision[0] is not None:
+        return decision
+    for key, raw in item.items():
+        k = _key(key)
+        if k in ("severity", "level", "risk_level", "severity_level"):
+            if isinstance(raw, str) and _key(raw) in LEVEL_WORDS:
+                return LEVEL_WORDS[_key(raw)] >= 2, LEVEL_WORDS[_key(raw)] / 3, 0.75
+            f = number(raw)
+            if f is not None:
+                if f <= 1:
+                    return f >= cfg.threshold, f, 0.7
+                return f >= 2, min(f / 7, 1.0), 0.7
+        if k == "likelihood":
+            level = dlp_likelihood(raw)
+            if level is not None:
+                return level >= 4, level / 5, 0.85
+        if (
+            k in ("confidence", "score", "probability", "risk")
+            and isinstance(raw, str)
+            and _key(raw) in LEVEL_WORDS
+        ):
+            level = LEVEL_WORDS[_key(raw)]  # Bedrock-style {"confidence": "HIGH"}
+            return level >= 2, level / 3, 0.75
+    score = unit_score(first_key(item, SCORE_KEYS))
+    if score is not None:
+        offsets = any(
+            k in item for k in ("start", "end", "begin", "offset", "BeginOffset", "location", "span")
+        )
+        if offsets:  # an entity with a position: the detector already thresholded it
+            return True, score, 0.85
+        return score >= cfg.threshold, score, 0.8
+    if any(
+        k in item for k in ("start", "end", "BeginOffset", "offset", "span", "location", "match", "value")
+    ):
+        return True, None, 0.8  # an entity list item without a score
+    for raw in list(item.values())[:50]:
+        if isinstance(raw, dict):
+            counted, score, certainty = _flag_decision(raw)
+            if counted is not None:
+                return counted, score, certainty * 0.9
+    return None, None, 0.0
+
+
+def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
+    """Best-effort reader: flags, inverted flags, severities, likelihoods, scores, verdicts, entities."""
+    reading = Reading()
+    if isinstance(value, str):
+        word = _key(value) if len(value) <= 64 else ""
+        if word in POSITIVE_WORDS:
+            return Reading(verdict=True)
+        if word in NEGATIVE_WORDS:
+            return Reading(verdict=False)
+        if "\n" in value or value.lower().startswith(("safe", "unsafe")):
+            lg = read_llama_guard(value, cfg)
+            if lg.status == "ok":
+                return Reading(
+                    findings=[Finding(f.category, f.counted, f.score, f.path, 0.8) for f in lg.findings],
+                    verdict=lg.verdict,
+                )
+        fields = key_value_text(value[:MAX_TEXT])
+        if fields is not None:
+            reading = read_generic(fields, cfg)
+            if reading.status == "ok":
+                return reading
+        if (verdict := sentence_verdict(value)) is not None:
+            return Reading(verdict=verdict)
+        return Reading(status="unreadable", reason="free text")
+    if isinstance(value, dict) and (name := _item_category(value)) is not None:
+        counted, score, certainty = _item_decision(value, cfg)
+        if counted is not None:  # a single {"label": ..., "score": ...} item
+            return Reading(findings=[Finding(name, counted, score, "", certainty)])
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("value"), list)
+        and any(k.startswith("@odata") for k in value)
+    ):
+        value = value["value"]  # a Microsoft Graph (OData) envelope: {"@odata.context": ..., "value": [...]}
+    budget = Budget()
+    for finding in _walk(value, "", 0, budget, cfg, reading):
+        reading.findings.append(finding)
+    stops = [f for f in reading.findings if _key(f.path.rpartition(".")[2]) in STOP_REASON_KEYS]
+    if stops and len(stops) < sum(f.counted for f in reading.findings):
+        # Gemini's {"finishReason": "SAFETY", "safetyRatings": [...]}: the ratings say what was stopped
+        reading.findings = [f for f in reading.findings if f not in stops]
+    for i, f in enumerate(reading.findings):
+        if _TOPIC_POLICY.search(_key(f.path)) and not f.category.lower().startswith("denied topic"):
+            # Bedrock's topicPolicy.topics[]: the application's own denied topics (OTHER.OffTopic)
+            reading.findings[i] = Finding(
+                f"denied topic: {f.category}", f.counted, f.score, f.path, f.certainty, f.thresholded
+            )
+    if any(f.counted and _key(f.category) in REVIEW_WORDS for f in reading.findings):
+        # "Safety: Controversial": the categories say what to review, they are not asserted harms
+        reading.findings = [
+            f
+            if _key(f.category) in REVIEW_WORDS
+            else Finding(f.category, False, f.score, f.path, f.certainty)
+            for f in reading.findings
+        ]
+    if not reading.findings and reading.verdict is None and isinstance(value, dict):
+        # A verdict as text under an output key: {"response": "unsafe\nS2"} (a Llama Guard worker),
+        # {"input": ..., "output": "Text was found that violates ... policy."} (a wrapper's sentence)
+        for key, text in list(value.items())[:50]:
+            if _key(key) in SENTENCE_KEYS and isinstance(text, str):
+                inner = read_generic(text, cfg)
+                if inner.status == "ok":
+                    return inner
+        if any(_key(k) in EMPTY_ENTITY_KEYS and v == [] for k, v in list(value.items())[:50]):
+            reading.verdict = False  # {"text": ..., "ents": []}: an entity list that found nothing
+    if not reading.findings and reading.verdict is None:
+        return Reading(status="unreadable", reason="no flags, scores, severities or entities found")
+    return reading
+
+
+def _walk(
+    value: Any, path: str, depth: int, budget: Budget, cfg: ReaderConfig, reading: Reading, parent: str = ""
+) -> Iterator[Finding]:
+    if depth > MAX_DEPTH or not budget.take():
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value[:2000]):
+            if isinstance(item, dict) and (name := _item_category(item)) is not None:
+                counted, score, certainty = _item_decision(item, cfg)
+                if counted is not None:
+                    budget.take()
+                    yield Finding(name, counted, score, f"{path}[{i}]", certainty)
+                    continue
+                if _has_nested_signal(item):
+                    yield from _walk(item, f"{path}[{i}]", depth + 1, budget, cfg, reading, parent)
+                    continue
+                # a bare {"type": "EMAIL"} entity
+                yield Finding(name, True, None, f"{path}[{i}]", 0.7)
+            elif isinstance(item, list) and (label := _tuple_label(item)) is not None:
+                yield Finding(label, True, None, f"{path}[{i}]", 0.7)  # spaCy's [text, label] pairs
+            elif isinstance(item, (dict, list)):
+                yield from _walk(item, f"{path}[{i}]", depth + 1, budget, cfg, reading, parent)
+            elif isinstance(item, str) and item.strip() and _key(parent) in LIST_CATEGORY_KEYS:
+                yield Finding(_tag(item.strip()[:200]), True, None, f"{path}[{i}]", 0.8)
+        return
+    if not isinstance(value, dict):
+        return
+    if isinstance(value.get("attributeScores"), dict):  # Perspective-like
+        for f in read_perspective(value, cfg).findings:
+            yield Finding(f.category, f.counted, f.score, f.path, 0.9)
+        return
+    for key, item in list(value.items())[:2000]:
+        if not budget.take():
+            return
+        k = _key(key)
+        child = f"{path}.{key}" if path else str(key)
+        if k in STOP_REASON_KEYS:
+            stop = INTERVENTION_STOPS.get(_key(item)) if isinstance(item, str) and len(item) <= 64 else None
+            if stop is not None:  # {"stopReason": "guardrail_intervened"}: a safety system intervened
+                yield Finding(stop, True, None, child, 0.8)
+            continue
+        if k in META_KEYS:
+            continue
+        if isinstance(item, bool):
+            if k in VERDICT_KEYS or (not parent and ("harmful" in k or _is_inverted_key(k))):
+                verdict = (not item) if _is_inverted_key(k) else item
+                reading.verdict = bool(reading.verdict) or verdict
+            elif _is_inverted_key(k):
+                if parent:
+                    yield Finding(parent[:200], not item, None, path, 0.8)
+                else:
+                    reading.verdict = bool(reading.verdict) or (not item)
+            else:
+                yield Finding(str(key)[:200], item, None, child, 0.9)
+        elif isinstance(item, (int, float)):
+            score = unit_score(item)
+            if score is not None and not k.endswith(("_id", "_count", "_ms")):
+                yield Finding(str(key)[:200], score >= cfg.threshold, score, child, 0.8)
+        elif isinstance(item, str):
+            word = _key(item) if len(item) <= 64 else ""
+            if "categor" in k and not word.startswith(("none", "safe")):
+                # "Safety Categories": "Violence, Criminal Planning/Confessions"
+                for part in re.split(r"[,;\n]+", item[:2000])[:50]:
+                    if part.strip():
+                        yield Finding(part.strip()[:200], True, None, child, 0.8)
+            elif _is_verdict_key(k):
+                if word in POSITIVE_WORDS:
+                    reading.verdict = True
+                elif word in NEGATIVE_WORDS:
+                    reading.verdict = bool(reading.verdict)
+                elif word in REVIEW_WORDS:  # {"Safety": "Controversial"}
+                    yield Finding(item.strip()[:200], True, None, child, 0.7)
+                elif k in (
+                    "label",
+                    "classification",
+                    "prediction",
+                    "category",
+                    "result",
+                    "outcome",
+                    "decision",
+                ):
+                    yield Finding(item.strip()[:200], True, unit_score(value.get("score")), child, 0.7)
+            elif (
+                k in ("severity", "level", "risk_level", "likelihood")
+                or word in LEVEL_WORDS
+                or word in DLP_LIKELIHOOD
+            ):
+                if word in LEVEL_WORDS:
+                    yield Finding(
+                        (parent if k in ("severity", "level", "risk_level") and parent else str(key))[:200],
+                        LEVEL_WORDS[word] >= 2,
+                        LEVEL_WORDS[word] / 3,
+                        child,
+                        0.75,
+                    )
+                elif item.strip().upper() in DLP_LIKELIHOOD:
+                    level = DLP_LIKELIHOOD[item.strip().upper()]
+                    yield Finding(str(key)[:200], level >= 4, level / 5, child, 0.8)
+        elif isinstance(item, dict) and (column := index_scores(item)) is not None:
+            scores = [s for s in (unit_score(x) for x in column) if s is not None]
+            if scores:
+                yield Finding(str(key)[:200], max(scores) >= cfg.threshold, max(scores), child, 0.75)
+        elif isinstance(item, dict):
+            if not _has_nested_signal(item) and any(s in item for s in SIGNAL_KEYS):
+                counted, score, certainty = _item_decision(item, cfg)
+                if counted is None and isinstance(item.get("value"), (int, float)):
+                    score = unit_score(item["value"])
+                    counted = score is not None and score >= cfg.threshold
+                    certainty = 0.8
+                if counted is not None:
+                    yield Finding(str(key)[:200], counted, score, child, certainty)
+                    continue
+            yield from _walk(item, child, depth + 1, budget, cfg, reading, str(key))
+        elif isinstance(item, list):
+            if item and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in item[:100]):
+                scores = [s for s in (unit_score(x) for x in item[:1000]) if s is not None]
+                if scores:
+                    yield Finding(str(key)[:200], max(scores) >= cfg.threshold, max(scores), child, 0.75)
+                continue
+            if (
+                item
+                and all(isinstance(x, str) for x in item[:100])
+                and k not in CONTAINER_HINTS
+                and k not in LIST_CATEGORY_KEYS
+            ):
+                # {"EMAIL": ["a@b.c"]}: a type with its matches
+                yield Finding(str(key)[:200], True, None, child, 0.7)
+                continue
+            yield from _walk(item, child, depth + 1, budget, cfg, reading, str(key))
+
+
+def _tuple_label(item: list) -> str | None:
+    """The entity label of a ``[text, LABEL]`` or ``[start, end, LABEL]`` pair (spaCy ``doc.ents``
+    as tuples): the last element, an upper-case tag, after text or offsets only."""
+    if not 2 <= len(item) <= 4 or not isinstance(item[-1], str) or not _TAG.fullmatch(item[-1]):
+        return None
+    if not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in item[:-1]):
+        return None
+    return _tag(item[-1])
+
+
+def _has_nested_signal(item: dict) -> bool:
+    """Does an item hold more structure to read (not an empty list, a metadata object, or a name
+    object such as Purview's ``sensitiveType: {id, name}``)?"""
+    return any(
+        isinstance(v, (dict, list))
+        and v
+        and _key(k) not in META_KEYS
+        and not (isinstance(v, dict) and {_key(x) for x in v} <= NAME_OBJECT_KEYS)
+        for k, v in item.items()
+    )

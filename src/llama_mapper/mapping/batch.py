@@ -1,0 +1,191 @@
+"""Streaming JSONL mapping: one request per line in, one event (or error record) per line out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+import orjson
+from tqdm.auto import tqdm
+
+from llama_mapper.mapping.rules import MapRequest, RequestError
+
+logger = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 4 * 1024 * 1024  # one request line; longer lines get an error record
+
+
+class Mapper(Protocol):
+    """Anything that maps a request to a canonical event (rules, model, hybrid)."""
+
+    route: str
+
+    def map(self, request: MapRequest) -> dict[str, Any]: ...
+
+
+@dataclass
+class Summary:
+    """Counts of one batch run; metadata only."""
+
+    count: int = 0
+    errors: int = 0
+    routes: Counter = field(default_factory=Counter)
+    label_sets: Counter = field(default_factory=Counter)  # label tuple -> events
+    seconds: float = 0.0
+
+    @property
+    def labels(self) -> Counter:
+        """Events per label."""
+        out: Counter = Counter()
+        for labels, n in self.label_sets.items():
+            for label in labels:
+                out[label] += n
+        return out
+
+    @property
+    def families(self) -> Counter:
+        """Label occurrences per family (PII, HARM, ...)."""
+        out: Counter = Counter()
+        for label, n in self.labels.items():
+            out[label.split(".", 1)[0]] += n
+        return out
+
+    @property
+    def events_per_second(self) -> float:
+        return (self.count - self.errors) / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "mapped": self.count - self.errors,
+            "errors": self.errors,
+            "routes": dict(self.routes),
+            "families": dict(self.families),
+            "seconds": round(self.seconds, 3),
+            "events_per_second": round(self.events_per_second, 1),
+        }
+
+    def render(self) -> str:
+        """A short human-readable summary."""
+        fams = ", ".join(f"{k} {v}" for k, v in self.families.most_common())
+        routes = ", ".join(f"{k} {v}" for k, v in self.routes.most_common())
+        return (
+            f"mapped {self.count - self.errors} of {self.count} lines ({self.errors} errors) "
+            f"in {self.seconds:.2f} s, {self.events_per_second:,.0f} events/s\n"
+            f"  routes: {routes or '-'}\n  label families: {fams or '-'}"
+        )
+
+
+def error_record(line_no: int, message: str, rid: Any = None) -> dict[str, Any]:
+    """The output line for an input line that could not be mapped."""
+    record: dict[str, Any] = {"line": line_no, "error": message}
+    if rid is not None:
+        record["id"] = rid
+    return record
+
+
+def map_line(line_no: int, line: str, mapper: Mapper) -> tuple[dict[str, Any], str | None]:
+    """One JSONL line -> (its output record, the route that answered or None for an error record)."""
+    rid = None
+    try:
+        if len(line) > MAX_LINE_BYTES:
+            raise RequestError(f"line is longer than {MAX_LINE_BYTES} bytes")
+        try:
+            raw = orjson.loads(line)
+        except (orjson.JSONDecodeError, RecursionError):
+            raise RequestError("line is not valid JSON") from None
+        if isinstance(raw, dict):
+            rid = raw.get("id") if isinstance(raw.get("id"), (str, int)) else None
+        request = MapRequest.from_dict(raw)
+        event = mapper.map(request)
+    except RequestError as err:
+        logger.warning("line %d: %s", line_no, err)
+        return error_record(line_no, str(err), rid), None
+    except Exception as err:  # a mapper bug or a model endpoint failure must not lose the rest of the file
+        # The exception's message may quote the output: log its type only (metadata).
+        logger.error("line %d: mapping failed (%s)", line_no, type(err).__name__)
+        return error_record(line_no, f"internal error while mapping ({type(err).__name__})", rid), None
+    # id and unknown extra fields pass through; the raw output never does.
+    record = dict(request.extra)
+    if request.id is not None:
+        record["id"] = request.id
+    record.update(event)
+    return record, event["provenance"]["route"]
+
+
+def map_lines(
+    lines: Iterable[str], mapper: Mapper, summary: Summary, workers: int = 1
+) -> Iterator[dict[str, Any]]:
+    """Map JSONL lines to output records; every input line yields exactly one record, in order.
+
+    With ``workers`` > 1 the lines are mapped concurrently (the model routes wait on an endpoint that
+    batches), in windows so that memory stays bounded on any file size.
+    """
+    numbered = ((n, line) for n, line in enumerate(lines, start=1) if line.strip())
+    if workers <= 1:
+        results: Iterable[tuple[dict[str, Any], str | None]] = (
+            map_line(n, line, mapper) for n, line in numbered
+        )
+        yield from _counted(results, summary)
+        return
+    import concurrent.futures
+    import itertools
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        while window := list(itertools.islice(numbered, workers * 16)):
+            yield from _counted(pool.map(lambda item: map_line(*item, mapper), window), summary)
+
+
+def _counted(
+    results: Iterable[tuple[dict[str, Any], str | None]], summary: Summary
+) -> Iterator[dict[str, Any]]:
+    for record, route in results:
+        summary.count += 1
+        if route is None:
+            summary.errors += 1
+        else:
+            summary.routes[route] += 1
+            summary.label_sets[tuple(record["taxonomy"])] += 1
+        yield record
+
+
+def dump_line(record: dict[str, Any]) -> str:
+    """One JSONL line; values orjson cannot encode (huge ints, odd keys) fall back to the json module."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE).decode()
+    except TypeError:
+        import json
+
+        return json.dumps(record, ensure_ascii=False, default=str) + "\n"
+
+
+def map_file(
+    src: TextIO,
+    dst: TextIO,
+    mapper: Mapper,
+    progress: bool = True,
+    total: int | None = None,
+    workers: int = 1,
+) -> Summary:
+    """Map a JSONL stream to a JSONL stream, with a progress bar; returns the run's summary."""
+    summary = Summary()
+    start = time.perf_counter()
+    bar = tqdm(
+        total=total, unit=" lines", disable=not progress, mininterval=0.5, desc=f"mapping ({mapper.route})"
+    )
+    pending = 0
+    for record in map_lines(src, mapper, summary, workers):
+        dst.write(dump_line(record))
+        pending += 1
+        if pending == 256:
+            bar.update(pending)
+            pending = 0
+    bar.update(pending)
+    bar.close()
+    dst.flush()
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,151 @@
+"""The model route's client: one adapter on one TGI-protocol endpoint, through ``InferenceClient``.
+
+The endpoint is our server (:class:`~llama_mapper.serving.server.ModelServer`), a TGI container or
+any TGI-protocol endpoint: decoding is constrained to a JSON array of taxonomy labels, so no answer
+can leave the taxonomy. The client checks that the endpoint really serves the adapter (TGI silently
+runs the base model for an unknown one) and names the adapter's ``repo@tag`` and commit.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import math
+import re
+import threading
+from collections import OrderedDict
+
+from huggingface_hub import InferenceClient
+from huggingface_hub.utils import get_session
+
+from llama_mapper.hub.checkpoints import CheckpointManager
+from llama_mapper.mapping.routes import MAX_ANSWER_LABELS, Answer, BackendError
+from llama_mapper.serving.grammar import label_schema
+
+
+class ModelBackend:
+    """One adapter on one TGI-protocol endpoint, through ``InferenceClient``."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        adapter: str,
+        labels: list[str],
+        api_key: str | None = None,
+        max_new_tokens: int = 64,
+        cache_size: int = 4096,
+        timeout: float = 120.0,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.client = InferenceClient(self.endpoint, api_key=api_key, timeout=timeout)
+        self.metadata = CheckpointManager().metadata(adapter)
+        hub = self.metadata.get("hub") or {}
+        self.adapter_ref = hub.get("ref") if hub.get("repo_id") else self.metadata["name"]
+        self.sha = hub.get("sha")
+        self.prompt_mode = self.metadata.get("prompt_mode", "categories")
+        self.grammar = {"type": "json", "value": label_schema(labels, max_items=MAX_ANSWER_LABELS)}
+        self.max_new_tokens = max_new_tokens
+        self.adapter_id = self._served_id(api_key)
+        self.cache: OrderedDict[str, Answer] = OrderedDict()
+        self.cache_size = cache_size
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, concurrent.futures.Future] = {}
+        self.stats = {"model_calls": 0, "cache_hits": 0}
+
+    @property
+    def model_ref(self) -> str:
+        """What events record: ``repo@tag#sha`` (or the local folder's name)."""
+        return f"{self.adapter_ref}#{self.sha}" if self.sha else str(self.adapter_ref)
+
+    def _served_id(self, api_key: str | None) -> str:
+        """The ``adapter_id`` the endpoint knows this adapter by; BackendError when it does not serve it."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        try:  # the client library's own HTTP session
+            response = get_session().get(f"{self.endpoint}/info", headers=headers, timeout=30)
+            response.raise_for_status()
+            info = response.json()
+        except Exception as err:  # noqa: BLE001 - any transport or HTTP error: the endpoint is unusable
+            raise BackendError(f"cannot read {self.endpoint}/info: {type(err).__name__}: {err}") from err
+        served = info.get("adapters")
+        if served is None:  # a real TGI: it does not list adapters, so check by behaviour
+            return self._probe(
+                self.adapter_ref.split("@")[0] if "@" in str(self.adapter_ref) else str(self.adapter_ref)
+            )
+        for entry in served:
+            same_commit = self.sha is not None and entry.get("sha") == self.sha
+            same_name = entry.get("id") in (self.adapter_ref, self.metadata["name"]) or entry.get(
+                "ref"
+            ) == self.metadata.get("path")
+            if same_commit or (self.sha is None and same_name):
+                return entry["id"]
+        known = ", ".join(f"{e.get('id')} ({(e.get('sha') or 'local')[:12]})" for e in served) or "none"
+        raise BackendError(f"{self.endpoint} does not serve {self.model_ref}: it serves {known}")
+
+    def _probe(self, adapter_id: str) -> str:
+        """TGI runs the base model for an unknown adapter_id: the adapter must change the prompt's
+        log-probabilities, or it is not there."""
+        prompt = "detector: probe\ncategory: probe"
+
+        def prefill(aid: str | None) -> list[float]:
+            out = self.client.text_generation(
+                prompt, max_new_tokens=1, details=True, decoder_input_details=True, adapter_id=aid
+            )
+            return [t.logprob or 0.0 for t in out.details.prefill]
+
+        if prefill(adapter_id) == prefill(None):
+            raise BackendError(
+                f"{self.endpoint} answers for {adapter_id!r} exactly as its base model: the adapter is not served"
+            )
+        return adapter_id
+
+    def answer(self, messages: list[dict[str, str]]) -> Answer:
+        """Labels for one prompt (cached: identical prompts are asked once)."""
+        key = json.dumps(messages, sort_keys=True)
+        with self.lock:
+            if key in self.cache:
+                self.stats["cache_hits"] += 1
+                self.cache.move_to_end(key)
+                return self.cache[key]
+            waiting = self.in_flight.get(key)
+            if waiting is None:
+                self.in_flight[key] = concurrent.futures.Future()
+        if waiting is not None:  # the same prompt is being asked right now: share its answer
+            self.stats["cache_hits"] += 1
+            return waiting.result()
+        try:
+            answer = self._ask(messages)
+        except BaseException as err:
+            with self.lock:
+                self.in_flight.pop(key).set_exception(err)
+            raise
+        with self.lock:
+            self.stats["model_calls"] += 1
+            self.cache[key] = answer
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+            self.in_flight.pop(key).set_result(answer)
+        return answer
+
+    def answer_all(self, prompts: list[list[dict[str, str]]]) -> list[Answer]:
+        """Answers for several prompts, asked at once so that the server decodes them in one batch."""
+        if len(prompts) <= 1:
+            return [self.answer(p) for p in prompts]
+        with concurrent.futures.ThreadPoolExecutor(min(len(prompts), 8)) as pool:
+            return list(pool.map(self.answer, prompts))
+
+    def _ask(self, messages: list[dict[str, str]]) -> Answer:
+        out = self.client.chat_completion(
+            messages,
+            model=self.adapter_id,
+            max_tokens=self.max_new_tokens,
+            response_format=self.grammar,
+            logprobs=True,
+        )
+        choice = out.choices[0]
+        logprob = sum(t.logprob for t in (choice.logprobs.content if choice.logprobs else []) or [])
+        try:  # the grammar allows only a JSON array of labels ...
+            answer = Answer(tuple(dict.fromkeys(json.loads(choice.message.content))), math.exp(logprob))
+        except ValueError:  # ... unless cut off by max_tokens: keep the whole labels, trust none
+            complete = re.findall(r'"([A-Z_]+(?:\.[A-Za-z]+)+)"', choice.message.content)
+            answer = Answer(tuple(dict.fromkeys(complete)), 0.0)
+        return answer

@@ -80,6 +80,29 @@ def test_versions_parse_and_order():
         HubRef.parse("org/name@")
 
 
+def test_use_hub_repoints_a_process_that_imported_huggingface_hub_already():
+    """The demo's local Hub must win over the HF_ENDPOINT huggingface_hub read when first imported."""
+    import importlib
+
+    from huggingface_hub import HfApi, constants
+
+    from llama_mapper.hub.client import endpoint_of, use_hub
+
+    saved = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HOME")}
+    try:
+        use_hub(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME="/nonexistent/hf-home")
+        assert HfApi().endpoint == endpoint_of() == "http://127.0.0.1:9"
+        assert constants.HF_HUB_CACHE == "/nonexistent/hf-home/hub"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        importlib.reload(constants)
+    assert HfApi().endpoint == saved["HF_ENDPOINT"]
+
+
 def test_the_card_template_ships_in_the_package_and_a_path_may_name_another(tmp_path, monkeypatch):
     from llama_mapper.hub.cards import card_template
 

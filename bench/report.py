@@ -27,6 +27,7 @@ BENCHES = {
     "rules": ["bench/rules_throughput.py"],
     "train": ["bench/train_throughput.py"],
     "serve": ["bench/serve_latency.py"],
+    "load": ["bench/load_test.py"],
 }
 
 
@@ -35,7 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--adapter", default="outputs/smollm2-135m-lora-cpu", help="the adapter for bench/serve_latency.py"
     )
-    parser.add_argument("--only", default=",".join(BENCHES), help="which benchmarks: rules,train,serve")
+    parser.add_argument(
+        "--only",
+        default=",".join(BENCHES),
+        help="which benchmarks: rules,train,serve,load (the other sections of the output are kept)",
+    )
     parser.add_argument(
         "--demo-timing", default="outputs/demo/demo_timing.json", help="the last demo's timings"
     )
@@ -148,6 +153,29 @@ def render(figures: dict, host: dict, demo: dict | None, demo_note: str) -> str:
             ],
             "",
         ]
+    if load := figures.get("load"):
+        lines += [
+            "## Load (bench/load_test.py: POST /map, hybrid route, mixed traffic)",
+            "",
+            f"Measured on {load['cpu']} ({load['cores']} cores), {datetime.date.today().isoformat()}: "
+            f"{load['clients']} clients over {load['tenants']} tenants for {load['seconds']:.0f} s, half catalog "
+            "outputs (answered by the rules), half unfamiliar detectors with a new category spelling each (the "
+            "model answers), against `serve.py --map hybrid` on 127.0.0.1 with its default limits.",
+            "",
+            "| | answered | p50 | p95 | p99 |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {kind} | {load[f'answered_{kind}']:,} | {load[f'{kind}_p50_ms']:.0f} ms | "
+                f"{load[f'{kind}_p95_ms']:.0f} ms | {load[f'{kind}_p99_ms']:.0f} ms |"
+                for kind in ("rules", "model")
+            ],
+            "",
+            f"{load['requests_per_s']:.1f} requests/s answered; 429 rate {load['rate_429']:.1%}; lost requests "
+            f"{load['lost']} (target 0: {'met' if load['lost'] == 0 else 'NOT met'}); server memory high-water "
+            f"mark {load['memory_high_water_mib']:,.0f} MiB (resident {load['rss_first_mib']:,.0f} MiB after the "
+            f"first second, {load['rss_last_mib']:,.0f} MiB at the end).",
+            "",
+        ]
     lines += ["## The demo (make demo)", ""]
     if demo:
         lines += [
@@ -164,13 +192,39 @@ def render(figures: dict, host: dict, demo: dict | None, demo_note: str) -> str:
     return "\n".join(lines)
 
 
+def sections(text: str) -> dict[str, str]:
+    """A report's ``## `` sections by heading (the text before the first one under ``""``)."""
+    parts = text.split("\n## ")
+    found = {"": parts[0]}
+    for part in parts[1:]:
+        found[part.split("\n", 1)[0]] = "## " + part
+    return found
+
+
+def merge_sections(old: str, new: str) -> str:
+    """The old report with the new report's benchmark sections in place of (or beside) its own; the
+    machine table stays the old one's, as the sections kept were measured there."""
+    merged, fresh = sections(old), sections(new)
+    for heading, body in fresh.items():
+        if heading and not heading.startswith("The demo"):
+            merged[heading] = body
+    demo = next(h for h in merged if h.startswith("The demo"))
+    ordered = [h for h in merged if h and not h.startswith("The demo")] + [demo]
+    return merged[""].rstrip("\n") + "\n\n" + "\n".join(merged[h].rstrip("\n") + "\n" for h in ordered)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wanted = [name for name in args.only.split(",") if name]
     unknown = [name for name in wanted if name not in BENCHES]
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {unknown}: choose from {', '.join(BENCHES)}")
-    extra = {"rules": ["--events", str(args.rules_events)], "train": [], "serve": ["--adapter", args.adapter]}
+    extra = {
+        "rules": ["--events", str(args.rules_events)],
+        "train": [],
+        "serve": ["--adapter", args.adapter],
+        "load": ["--adapter", args.adapter],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         figures = {name: run(name, extra[name], Path(tmp)) for name in wanted}
     timing = ROOT / args.demo_timing
@@ -181,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         demo, note = None, f"No demo timing at {args.demo_timing}: run `make demo` first."
     report = render({k: v for k, v in figures.items() if v}, machine(), demo, note)
-    (ROOT / args.output).write_text(report + "\n", encoding="utf-8")
+    output = ROOT / args.output
+    if set(wanted) != set(BENCHES) and output.is_file():  # keep the sections of the benchmarks not run
+        report = merge_sections(output.read_text(encoding="utf-8"), report)
+    output.write_text(report.rstrip("\n") + "\n", encoding="utf-8")
     print(f"\nwrote {args.output}")
     return 0 if all(figures.values()) else 1
 

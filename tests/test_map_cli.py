@@ -98,3 +98,70 @@ def test_missing_input_file_is_a_clear_error(tmp_path: Path):
     proc = run(["--input", str(tmp_path / "nope.jsonl"), "--output", "-"])
     assert proc.returncode != 0
     assert "nope.jsonl" in proc.stderr
+
+
+def without_timestamps(path: Path) -> list[dict]:
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        record.get("provenance", {}).pop("ts", None)
+    return records
+
+
+def test_a_killed_run_leaves_no_output_and_resume_gives_the_uninterrupted_result(tmp_path: Path):
+    import os
+    import signal
+    import time
+
+    cases = [
+        line
+        for f in sorted((ROOT / "tests" / "fixtures" / "golden").glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+    lines = [json.loads(c) for c in cases if c.strip()]
+    with (tmp_path / "in.jsonl").open("w") as fh:
+        for i in range(40_000):
+            case = lines[i % len(lines)]
+            fh.write(
+                json.dumps({"id": f"r{i}", "detector": case["detector"], "output": case["output"]}) + "\n"
+            )
+            if i % 997 == 0:
+                fh.write("not json\n\n")  # error records and blank lines keep their places too
+    out = tmp_path / "events.jsonl"
+    partial = tmp_path / "events.jsonl.partial"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--input",
+            str(tmp_path / "in.jsonl"),
+            "--output",
+            str(out),
+            "--no-progress",
+        ],
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while (not partial.exists() or partial.stat().st_size < 200_000) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and partial.exists()
+    kept = len(partial.read_bytes().split(b"\n")) - 1
+    assert 0 < kept < 40_000
+    resumed = run(["--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed after" in resumed.stderr and not partial.exists()
+    whole = run(["--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "whole.jsonl")])
+    assert whole.returncode == 0, whole.stderr
+    assert without_timestamps(out) == without_timestamps(tmp_path / "whole.jsonl")
+
+
+def test_resume_refuses_a_partial_output_of_another_input(tmp_path: Path):
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": "a", "detector": "presidio", "output": []}) + "\n")
+    (tmp_path / "b.jsonl").write_text(json.dumps({"id": "b", "detector": "presidio", "output": []}) + "\n")
+    out = tmp_path / "out.jsonl"
+    (tmp_path / "out.jsonl.partial").write_text(json.dumps({"id": "a", "taxonomy": ["OTHER.Safe"]}) + "\n")
+    refused = run(["--input", str(tmp_path / "b.jsonl"), "--output", str(out), "--resume"])
+    assert refused.returncode == 1 and "does not match the input" in refused.stderr
+    assert (tmp_path / "out.jsonl.partial").exists() and not out.exists()

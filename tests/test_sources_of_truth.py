@@ -7,6 +7,7 @@ import re
 
 import jsonschema
 import pytest
+from conftest import ROOT
 
 from llama_mapper.mapping.schema import (
     EventSchemaError,
@@ -209,3 +210,15 @@ def test_a_good_event_validates_both_ways():
         broken = {k: v for k, v in event.items() if k != missing}
         assert not is_valid_event(broken)
     assert json.loads(json.dumps(event)) == event
+
+
+def test_the_readme_limits_table_is_the_code_s():
+    """Each limit of the server, its default and what a client sees past it: one fact, in
+    llama_mapper.serving.limits.Limits; the README's table must hold every row of it."""
+    from llama_mapper.serving.limits import Limits
+
+    readme = (ROOT / "README.md").read_text()
+    rows = Limits.table().splitlines()
+    assert len(rows) >= 7
+    missing = [row for row in rows if row not in readme]
+    assert not missing, missing

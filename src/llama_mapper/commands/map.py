@@ -13,7 +13,8 @@ The model routes talk to a TGI-protocol endpoint with huggingface_hub's Inferenc
 Each input line: {"detector": str, "output": <raw output>, "detector_version"?, "tenant_id"?, "id"?}.
 Each output line: the canonical event, with `id` and unknown extra fields passed through (never the
 raw output). A malformed line gives an error record ({"line", "error", "id"?}) and the run goes on.
-The summary goes to stderr.
+The summary goes to stderr. An output file is written as OUTPUT.partial and renamed when complete;
+--resume continues an interrupted run from that file's last complete line.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import logging
 import sys
 from contextlib import ExitStack
 
-from llama_mapper.mapping.batch import map_file
+from llama_mapper.mapping.batch import ResumeError, map_file, map_to_file
 from llama_mapper.mapping.routes import BackendError, add_threshold_argument
 from llama_mapper.serving.server import open_routes
 
@@ -49,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_threshold_argument(parser)
     parser.add_argument("--summary-json", default=None, help="also write the run summary as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from OUTPUT.partial (an output file and an input file only)",
+    )
     return parser.parse_args(argv)
 
 
@@ -66,14 +72,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 1
         mapper, backend = routes.mappers[args.route], routes.backend
-        src = sys.stdin if args.input == "-" else stack.enter_context(open(args.input, encoding="utf-8"))
-        dst = (
-            sys.stdout
-            if args.output == "-"
-            else stack.enter_context(open(args.output, "w", encoding="utf-8"))
-        )
         workers = args.concurrency if args.route != "rules" else 1
-        summary = map_file(src, dst, mapper, progress=not args.no_progress, workers=workers)
+        if args.output != "-":  # written as OUTPUT.partial, renamed when complete
+            try:
+                summary = map_to_file(
+                    args.input,
+                    args.output,
+                    mapper,
+                    args.resume,
+                    progress=not args.no_progress,
+                    workers=workers,
+                )
+            except (ResumeError, OSError) as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 1
+        elif args.resume:
+            print("error: --resume needs --output FILE", file=sys.stderr)
+            return 2
+        else:
+            src = sys.stdin if args.input == "-" else stack.enter_context(open(args.input, encoding="utf-8"))
+            summary = map_file(src, sys.stdout, mapper, progress=not args.no_progress, workers=workers)
     print(summary.render(), file=sys.stderr)
     if backend is not None:
         print(

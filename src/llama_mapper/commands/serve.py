@@ -17,11 +17,15 @@ loaded once. Then, with huggingface_hub:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import signal
 import sys
+import threading
 
 from llama_mapper.hub.checkpoints import CheckpointError
 from llama_mapper.mapping.routes import add_threshold_argument
+from llama_mapper.serving.limits import Limits
 from llama_mapper.serving.server import ModelServer
 
 
@@ -52,6 +56,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also serve POST /map and /map/batch with this route (default hybrid)",
     )
     add_threshold_argument(parser)
+    limits = parser.add_argument_group("limits (the README's table says what a client sees past each)")
+    for f in dataclasses.fields(Limits):
+        limits.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=type(f.default),
+            default=f.default,
+            help=f"{f.metadata['what']} (default {f.default})",
+        )
     return parser.parse_args(argv)
 
 
@@ -62,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     adapters = [a for spec in args.adapter for a in spec.split(",") if a.strip()]
     try:
+        limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
         server = ModelServer(
             adapters=adapters,
             base_model=args.base_model,
@@ -70,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             api_key=args.api_key or os.environ.get("LLAMA_MAPPER_API_KEY"),
             map_route=args.map,
             thresholds=dict(args.threshold),
+            limits=limits,
             max_concurrent_requests=args.max_concurrent_requests,
             max_batch_size=args.max_batch_size,
             max_input_tokens=args.max_input_tokens,
@@ -86,12 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"serving {server.engine.model_id} with {served or 'no adapter'} at {server.url}{extra}", flush=True
     )
+    # SIGTERM (and Ctrl-C): stop accepting, let the requests in flight finish, then exit
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        while server.thread is not None and server.thread.is_alive():
-            server.thread.join(timeout=1)
+        while server.thread is not None and server.thread.is_alive() and not stopping.is_set():
+            stopping.wait(1)
     except KeyboardInterrupt:
         pass
     finally:
+        print(f"stopping: {server.app().state.traffic.in_flight} requests in flight", flush=True)
         server.stop()
     return 0
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 import threading
@@ -56,17 +57,58 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.verbose:
             super().log_message(format, *args)
 
+    _body: bytes | None = None
+
     def body(self) -> bytes:
+        """The request body, read once (at most ``server.max_body_bytes``: 413 past it)."""
+        if self._body is not None:
+            return self._body
+        limit = self.server.max_body_bytes
+        self._body = b""  # whatever happens below, the body is never read a second time
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks, total = [], 0
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                try:
+                    size = int(self.rfile.readline(64).split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise HubHTTPError(400, "malformed chunked body") from None
                 if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
+                    self.rfile.readline(64)
+                    self._body = b"".join(chunks)
+                    return self._body
+                total += size
+                if total > limit:
+                    self.close_connection = True
+                    raise HubHTTPError(413, f"request body over {limit} bytes")
                 chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.rfile.readline(64)
+        length = self.content_length()
+        if length > limit:
+            self.close_connection = True
+            raise HubHTTPError(413, f"request body over {limit} bytes")
+        self._body = self.rfile.read(length)
+        return self._body
+
+    def content_length(self) -> int:
+        value = self.headers.get("Content-Length") or "0"
+        if not value.isdigit():
+            self.close_connection = True
+            raise HubHTTPError(400, "invalid Content-Length")
+        return int(value)
+
+    def discard_body(self) -> None:
+        """Before an error answer: drain a small unread body so the connection stays usable (and
+        the client reads the answer, not a reset); otherwise close the connection after answering."""
+        if self._body is not None:
+            return
+        self._body = b""
+        chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        length = self.headers.get("Content-Length", "0")
+        if not chunked and length.isdigit() and int(length) <= DRAIN_BYTES:
+            self.rfile.read(int(length))
+        else:
+            self.close_connection = True
 
     def json_body(self) -> dict[str, Any]:
         raw = self.body()
@@ -114,7 +156,7 @@ class Handler(BaseHTTPRequestHandler):
                     401, "Invalid credentials in Authorization header: a token is required to write"
                 )
             return None
-        if tokens and token not in tokens:
+        if tokens and not known_token(token, tokens):
             raise HubHTTPError(401, "Invalid credentials in Authorization header")
         return self.server.user
 
@@ -126,6 +168,7 @@ class Handler(BaseHTTPRequestHandler):
         return repo
 
     def dispatch(self) -> None:
+        self._body = None  # one handler serves every request of a keep-alive connection
         url = urlsplit(self.path)
         segments = [unquote(s) for s in url.path.strip("/").split("/")] if url.path.strip("/") else []
         query = parse_qs(url.query)
@@ -138,8 +181,11 @@ class Handler(BaseHTTPRequestHandler):
                         return
             raise HubHTTPError(404, f"not found: {self.command} {url.path}")
         except HubHTTPError as err:
-            self.body() if self.command in ("POST", "PUT", "DELETE") else None
+            self.discard_body()
             self.fail(err)
+        except (ValueError, KeyError, TypeError, AttributeError) as err:  # a malformed payload
+            self.discard_body()
+            self.fail(HubHTTPError(400, f"malformed request: {type(err).__name__}"))
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = dispatch
 
@@ -340,6 +386,8 @@ class Handler(BaseHTTPRequestHandler):
             files = dict(repo.commit(head)["files"])
             for line in lines:
                 key, value = line.get("key"), line.get("value", {})
+                if key in ("file", "deletedFile", "deletedFolder"):
+                    check_path(value["path"].rstrip("/") if key == "deletedFolder" else value["path"])
                 if key == "file":
                     data = (
                         base64.b64decode(value["content"])
@@ -427,6 +475,8 @@ class Handler(BaseHTTPRequestHandler):
             refs = repo.refs()
             if name not in refs["tags"]:
                 raise HubHTTPError(404, f"Tag {name} not found", "RevisionNotFound")
+            if RELEASE_TAG.match(name):
+                raise HubHTTPError(403, f"Tag {name} is a release: release tags are immutable")
             del refs["tags"][name]
             repo.save_refs(refs)
         self.send(200, {})
@@ -507,8 +557,37 @@ ROUTES: list[tuple[str, Any, str]] = [
 ]
 
 
+def check_path(path: str) -> str:
+    """A file path inside a repository: relative, ``/``-separated, without ``.`` or ``..`` segments."""
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise HubHTTPError(400, f"invalid path in repo {path!r}: a relative path without '..'")
+    return path
+
+
+def known_token(token: str, tokens: Iterable[str]) -> bool:
+    """Is ``token`` one of ``tokens``? Compared in constant time, against every one."""
+    given = token.encode("utf-8", "surrogateescape")
+    found = False
+    for t in tokens:
+        found |= hmac.compare_digest(given, t.encode("utf-8", "surrogateescape"))
+    return found
+
+
+RELEASE_TAG = re.compile(r"^v\d+\.\d+\.\d+")
+DRAIN_BYTES = 1_000_000  # an unread body up to this size is drained before an error answer
+BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+
+
 class LocalHubServer(ThreadingHTTPServer):
-    """The threaded HTTP server (``snapshot_download`` opens 8 keep-alive connections)."""
+    """The threaded HTTP server (``snapshot_download`` opens 8 keep-alive connections), with at most
+    ``max_connections`` open (503 past it) and bodies of at most ``max_body_bytes`` (413)."""
 
     daemon_threads = True
 
@@ -520,8 +599,12 @@ class LocalHubServer(ThreadingHTTPServer):
         tokens: Iterable[str] = (),
         user: str = "local-user",
         verbose: bool = False,
+        max_body_bytes: int = 2**30,
+        max_connections: int = 64,
     ) -> None:
         super().__init__((host, port), Handler)
+        self.max_body_bytes = max_body_bytes
+        self.slots = threading.BoundedSemaphore(max_connections)
         self.store = HubStore(root)
         self.tokens = set(tokens)
         self.user = user
@@ -533,14 +616,35 @@ class LocalHubServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):  # too many connections: refuse this one at once
+            try:
+                request.sendall(BUSY)
+            finally:
+                self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
 
 class LocalHub:
     """``with LocalHub(root) as hub: ...`` runs the server in a background thread at ``hub.url``."""
 
     def __init__(
-        self, root: str | Path, port: int = 0, tokens: Iterable[str] = (), verbose: bool = False
+        self,
+        root: str | Path,
+        port: int = 0,
+        tokens: Iterable[str] = (),
+        verbose: bool = False,
+        **limits: int,
     ) -> None:
-        self.server = LocalHubServer(root, port, tokens=tokens, verbose=verbose)
+        """``limits``: ``max_body_bytes``, ``max_connections`` (see :class:`LocalHubServer`)."""
+        self.server = LocalHubServer(root, port, tokens=tokens, verbose=verbose, **limits)
         self.thread = threading.Thread(target=self.server.serve_forever, name="local-hub", daemon=True)
 
     @property

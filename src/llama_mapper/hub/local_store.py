@@ -138,6 +138,10 @@ class HubStore:
         self.lock = threading.RLock()
 
     def repo(self, kind: str, repo_id: str) -> Repo:
+        """A repository by type and ``namespace/name`` (400 for an id that is not one: ``..``...)."""
+        parts = repo_id.split("/")
+        if len(parts) != 2 or not all(NAME.match(p) and ".." not in p for p in parts):
+            raise HubHTTPError(400, f"invalid repo id {repo_id!r}: write namespace/name")
         return Repo(self, kind, repo_id)
 
     def existing(self, kind: str, repo_id: str) -> Repo:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 import orjson
 from tqdm.auto import tqdm
 
-from llama_mapper.mapping.rules import MapRequest, RequestError
+from llama_mapper.mapping.rules import MapRequest, RequestError, name_text
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ class Summary:
     routes: Counter = field(default_factory=Counter)
     label_sets: Counter = field(default_factory=Counter)  # label tuple -> events
     seconds: float = 0.0
+    resumed: int = 0  # records kept from an interrupted run (--resume); not counted above
 
     @property
     def labels(self) -> Counter:
@@ -67,14 +72,16 @@ class Summary:
             "families": dict(self.families),
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.events_per_second, 1),
+            "resumed": self.resumed,
         }
 
     def render(self) -> str:
         """A short human-readable summary."""
         fams = ", ".join(f"{k} {v}" for k, v in self.families.most_common())
         routes = ", ".join(f"{k} {v}" for k, v in self.routes.most_common())
+        resumed = f"resumed after {self.resumed} lines; " if self.resumed else ""
         return (
-            f"mapped {self.count - self.errors} of {self.count} lines ({self.errors} errors) "
+            f"{resumed}mapped {self.count - self.errors} of {self.count} lines ({self.errors} errors) "
             f"in {self.seconds:.2f} s, {self.events_per_second:,.0f} events/s\n"
             f"  routes: {routes or '-'}\n  label families: {fams or '-'}"
         )
@@ -100,6 +107,7 @@ def map_line(line_no: int, line: str, mapper: Mapper) -> tuple[dict[str, Any], s
             raise RequestError("line is not valid JSON") from None
         if isinstance(raw, dict):
             rid = raw.get("id") if isinstance(raw.get("id"), (str, int)) else None
+            rid = name_text(rid) if isinstance(rid, str) else rid
         request = MapRequest.from_dict(raw)
         event = mapper.map(request)
     except RequestError as err:
@@ -118,14 +126,19 @@ def map_line(line_no: int, line: str, mapper: Mapper) -> tuple[dict[str, Any], s
 
 
 def map_lines(
-    lines: Iterable[str], mapper: Mapper, summary: Summary, workers: int = 1
+    lines: Iterable[str], mapper: Mapper, summary: Summary, workers: int = 1, skip: int = 0
 ) -> Iterator[dict[str, Any]]:
-    """Map JSONL lines to output records; every input line yields exactly one record, in order.
+    """Map JSONL lines to output records; every non-blank input line yields exactly one record, in
+    order (the first ``skip`` of them are passed over: they were mapped by an interrupted run).
 
     With ``workers`` > 1 the lines are mapped concurrently (the model routes wait on an endpoint that
     batches), in windows so that memory stays bounded on any file size.
     """
-    numbered = ((n, line) for n, line in enumerate(lines, start=1) if line.strip())
+    import itertools
+
+    numbered = itertools.islice(
+        ((n, line) for n, line in enumerate(lines, start=1) if line.strip()), skip, None
+    )
     if workers <= 1:
         results: Iterable[tuple[dict[str, Any], str | None]] = (
             map_line(n, line, mapper) for n, line in numbered
@@ -133,7 +146,6 @@ def map_lines(
         yield from _counted(results, summary)
         return
     import concurrent.futures
-    import itertools
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         while window := list(itertools.islice(numbered, workers * 16)):
@@ -170,15 +182,16 @@ def map_file(
     progress: bool = True,
     total: int | None = None,
     workers: int = 1,
+    skip: int = 0,
 ) -> Summary:
     """Map a JSONL stream to a JSONL stream, with a progress bar; returns the run's summary."""
-    summary = Summary()
+    summary = Summary(resumed=skip)
     start = time.perf_counter()
     bar = tqdm(
         total=total, unit=" lines", disable=not progress, mininterval=0.5, desc=f"mapping ({mapper.route})"
     )
     pending = 0
-    for record in map_lines(src, mapper, summary, workers):
+    for record in map_lines(src, mapper, summary, workers, skip):
         dst.write(dump_line(record))
         pending += 1
         if pending == 256:
@@ -188,4 +201,95 @@ def map_file(
     bar.close()
     dst.flush()
     summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def partial_path(output: str | Path) -> Path:
+    """Where a run writes ``output`` until it has finished (then it is renamed to ``output``)."""
+    output = Path(output)
+    return output.with_name(output.name + ".partial")
+
+
+class ResumeError(ValueError):
+    """An interrupted run's partial output does not belong to this input."""
+
+
+def complete_records(partial: Path) -> list[int]:
+    """The byte offsets after each complete record of a partial output (a cut-off last line, or one
+    that is not JSON, ends the list)."""
+    ends, offset = [], 0
+    with partial.open("rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                break
+            offset += len(raw)
+            ends.append(offset)
+    return ends
+
+
+def check_resume(partial: Path, input_path: Path, kept: int) -> None:
+    """The ``kept``-th record must be the ``kept``-th non-blank input line's (same ``line`` for an
+    error record, same ``id`` when the input has one)."""
+    if not kept:
+        return
+    with partial.open("rb") as fh:
+        last = orjson.loads(fh.readlines()[kept - 1])
+    seen, found, text = 0, None, ""
+    with input_path.open(encoding="utf-8") as src:
+        for number, line in enumerate(src, start=1):
+            seen += bool(line.strip())
+            if line.strip() and seen == kept:
+                found, text = number, line
+                break
+    if found is None:
+        raise ResumeError(f"{partial} holds {kept} records but the input has {seen} lines to map")
+    if "error" in last and last.get("line") != found:
+        raise ResumeError(
+            f"{partial} does not match the input: record {kept} is for line {last.get('line')}, not {found}"
+        )
+    try:
+        rid = orjson.loads(text).get("id")
+    except (orjson.JSONDecodeError, AttributeError):
+        rid = None
+    if rid is not None and last.get("id") != rid:
+        raise ResumeError(
+            f"{partial} does not match the input: record {kept} has another id than line {found}"
+        )
+
+
+def map_to_file(
+    input_path: str | Path,
+    output: str | Path,
+    mapper: Mapper,
+    resume: bool = False,
+    progress: bool = True,
+    workers: int = 1,
+) -> Summary:
+    """Map a JSONL file (``"-"``: stdin) to ``output`` without ever leaving a half-written
+    ``output``: the records go to ``output.partial``, renamed to ``output`` once all are written.
+    ``resume`` continues an interrupted run from its partial file's last complete record, so that
+    the result is the same as an uninterrupted run's. Raises :class:`ResumeError` when the partial
+    output is not this input's, or the input is stdin."""
+    stdin, partial = str(input_path) == "-", partial_path(output)
+    kept = 0
+    if resume and stdin:
+        raise ResumeError("--resume needs an input file: standard input cannot be read again")
+    if resume and partial.is_file():
+        ends = complete_records(partial)
+        kept = len(ends)
+        check_resume(partial, Path(input_path), kept)
+        with partial.open("r+b") as fh:  # drop a cut-off last line
+            fh.truncate(ends[-1] if ends else 0)
+    elif partial.is_file():
+        logger.warning("%s is left from an interrupted run: starting again (--resume continues it)", partial)
+    with contextlib.ExitStack() as stack:
+        src = sys.stdin if stdin else stack.enter_context(Path(input_path).open(encoding="utf-8"))
+        dst = stack.enter_context(partial.open("a" if kept else "w", encoding="utf-8"))
+        summary = map_file(src, dst, mapper, progress=progress, workers=workers, skip=kept)
+        os.fsync(dst.fileno())
+    os.replace(partial, output)
     return summary

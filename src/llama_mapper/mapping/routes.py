@@ -18,7 +18,9 @@ the adapter's ``repo@tag`` and commit in every event.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,6 +44,15 @@ DEFAULT_THRESHOLD = 0.6
 # answers there were wrong 8 times of 9, at a confidence of 0.8 to 0.99.
 MIN_SUPPORT = 0.6
 MAX_ANSWER_LABELS = 4  # labels one category (or one raw output) may map to
+# Bounded work per request: at most this many model questions (the categories past it are the
+# rules' best effort, for review) and, when serving, answered within this many seconds (after which
+# the unanswered ones are too). Options of Mapper and of serve.py; batch jobs wait for every answer.
+MAX_QUESTIONS = 32
+MAX_CATEGORY_CHARS = 200  # of a category string, as retrieval and the model see it
+DEADLINE_S = 30.0
+# The threads that wait for a request's model answers under its deadline (the answers asked past a
+# deadline still land in the backend's cache, so a retry is quick).
+_ASKING = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="model-questions")
 ROUTES = ("rules", "model", "hybrid")
 
 
@@ -107,10 +118,16 @@ class Mapper:
     default_threshold: float = DEFAULT_THRESHOLD
     calibration: Calibration = field(default_factory=Calibration)
     index: Any = None
+    max_questions: int = MAX_QUESTIONS
+    deadline: float | None = None  # seconds for a request's model answers (None: wait; serving: 30)
 
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
             raise ValueError(f"unknown route {self.route!r}: choose one of {', '.join(ROUTES)}")
+        if self.max_questions < 1:
+            raise ValueError(f"max_questions must be at least 1, not {self.max_questions}")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError(f"the deadline must be a positive number of seconds, not {self.deadline}")
         if self.route != "rules" and self.backend is None:
             raise ValueError(f"the {self.route} route needs a model backend (an adapter and an endpoint)")
         if self.backend is not None and self.calibration == Calibration():
@@ -128,28 +145,44 @@ class Mapper:
     def map(self, request: MapRequest | dict[str, Any]) -> dict[str, Any]:
         """One request -> one schema-valid canonical event. Raises only RequestError (bad input)
         and BackendError / the client's errors when the model cannot be reached."""
+        started = time.monotonic()
         if not isinstance(request, MapRequest):
             request = MapRequest.from_dict(request)
         resolution = self.rules.resolve(request.detector, request.output)
         if self.route == "rules" or (self.route == "hybrid" and not self.needs_model(resolution)):
             return self.rules.event(request, resolution, route="rules")
-        return self._model_event(request, resolution)
+        return self._model_event(request, resolution, started)
+
+    def _ask(self, prompts: list[list[dict[str, str]]], started: float) -> list[Answer | None]:
+        """The backend's answers, or None for each when they do not come before the deadline."""
+        if not prompts:
+            return []
+        assert self.backend is not None
+        if self.deadline is None:
+            return list(self.backend.answer_all(prompts))
+        asked = _ASKING.submit(self.backend.answer_all, prompts)
+        try:
+            return list(asked.result(timeout=max(0.0, self.deadline - (time.monotonic() - started))))
+        except concurrent.futures.TimeoutError:
+            logger.warning(
+                "model answers past the %.1f s deadline: %d questions", self.deadline, len(prompts)
+            )
+            return [None] * len(prompts)
 
     @staticmethod
     def needs_model(resolution: Resolution) -> bool:
         """Hybrid: does the model have anything to map? See :func:`model_categories`."""
         return bool(model_categories(resolution))
 
-    def _model_event(self, request: MapRequest, resolution: Resolution) -> dict[str, Any]:
+    def _model_event(self, request: MapRequest, resolution: Resolution, started: float) -> dict[str, Any]:
         backend = self.backend
         assert backend is not None
         detector = resolution.detector
         shown = detector.name if detector else request.detector
-        counted = (
-            [f for f in resolution.reading.findings if f.counted][:8]
-            if resolution.reading.status == "ok"
-            else []
+        every = (
+            [f for f in resolution.reading.findings if f.counted] if resolution.reading.status == "ok" else []
         )
+        counted = every[:8]
         hybrid = self.route == "hybrid"
         # hybrid with some categories mapped by the rules: the model only adds confident labels
         partial = hybrid and resolution.labels != [UNKNOWN]
@@ -158,26 +191,27 @@ class Mapper:
                 return self.rules.event(request, resolution, route="rules")
             return self.rules.event(request, resolution, route="model", model=backend.model_ref)
         threshold = self.threshold_for(shown)
-        scores = {f.category: (1.0 if f.score is None else f.score) for f in counted}
+        scores = {f.category: (1.0 if f.score is None else f.score) for f in every}
         categories = list(dict.fromkeys(f.category for f in counted))
         labels: dict[str, float] = dict(resolution.scores) if partial else {}
         confidence = (resolution.mapped_confidence or resolution.confidence) if partial else 1.0
-        by_model = review = dropped = 0
+        by_model = review = dropped = late = 0
         unsupported: set[str | None] = set()
         if hybrid:  # only what no rule maps
             categories = model_categories(resolution)
+        over = categories[self.max_questions :]  # past the per-request bound: for review, unasked
+        categories = categories[: self.max_questions]
         if backend.prompt_mode == "raw":
-            asked = (
-                [(None, backend.answer(build_prompt(shown, output=request.output, mode="raw")))]
-                if categories
-                else []
-            )
+            prompts = [build_prompt(shown, output=request.output, mode="raw")] if categories else []
+            asked = [(None, answer) for answer in self._ask(prompts, started)]
+            over = []
         else:
+            shown_categories = [c[:MAX_CATEGORY_CHARS] for c in categories]
             candidates = self.index.top(
-                categories, detectors=[detector.name if detector else None] * len(categories)
+                shown_categories, detectors=[detector.name if detector else None] * len(categories)
             )
             if hybrid:  # what nothing in the index comes close to is not the model's (see MIN_SUPPORT)
-                support = self.index.support(categories)
+                support = self.index.support(shown_categories)
                 unsupported = {c for c, s in zip(categories, support, strict=True) if s < MIN_SUPPORT}
             if partial:
                 kept = [i for i, c in enumerate(categories) if c not in unsupported]
@@ -186,11 +220,18 @@ class Mapper:
                 if dropped:
                     confidence = min(confidence, 0.5)
             prompts = [
-                build_prompt(shown, category=c, candidates=k)
+                build_prompt(shown, category=c[:MAX_CATEGORY_CHARS], candidates=k)
                 for c, k in zip(categories, candidates, strict=True)
             ]
-            asked = list(zip(categories, backend.answer_all(prompts), strict=True))
+            asked = list(zip(categories, self._ask(prompts, started), strict=True))
         for category, answer in asked:
+            if answer is None:  # past the deadline: the rules' best effort, for review
+                late += 1
+                if partial:
+                    dropped += 1
+                else:
+                    over.append(category)
+                continue
             sure = self.calibration(answer.confidence)
             score = scores[category] if category is not None else max(scores.values(), default=1.0)
             # In the hybrid route a "safe", "unknown" or "detector error" answer for a counted
@@ -212,11 +253,18 @@ class Mapper:
             confidence = min(confidence, sure)
             for name in names:
                 labels[name] = max(labels.get(name, 0.0), score)
+        for category in over:
+            fallback = self.rules.label_category(category, detector) if category is not None else None
+            for name in [n for n in (fallback[0] if fallback else ()) if n != SAFE] + [NEEDS_REVIEW]:
+                labels[name] = max(labels.get(name, 0.0), scores.get(category, 1.0))
+        if over or late:
+            confidence = min(confidence, 0.5)
         if SAFE in labels and len(labels) > 1:
             del labels[SAFE]
         if not labels:
             labels = {POLICY: 1.0}
-        route = "hybrid" if hybrid and (review or partial) else "model"
+        route = "hybrid" if hybrid and (review or partial or over) else "model"
+        unasked = len(over) - (late if not partial else 0)
         notes = (
             f"{'catalog ' + detector.name if detector else 'generic reader (detector not in catalog)'}: "
             f"{len(counted)} categories counted; {by_model} mapped by the model"
@@ -232,6 +280,13 @@ class Mapper:
                 if review
                 else ""
             )
+            + (
+                f"; {unasked} past the limit of {self.max_questions} model questions a request:"
+                " rules' best effort, needs review"
+                if unasked
+                else ""
+            )
+            + (f"; {late} unanswered within the {self.deadline:g} s deadline, needs review" if late else "")
         )
         return make_event(
             list(labels),

@@ -12,6 +12,7 @@ Semantics (the product's contract, also in the README):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,28 @@ MAX_FIELD = 256  # longest detector name / id / tenant accepted
 
 class RequestError(ValueError):
     """A mapping request that cannot be read (missing detector, wrong types)."""
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def valid_text(value: Any) -> Any:
+    """A JSON value with every string (keys too) made valid UTF-8: JSON allows lone surrogates
+    (``"\\ud800"``), which no tokenizer, log line or UTF-8 writer accepts; each becomes U+FFFD."""
+    if isinstance(value, str):
+        return value if value.isascii() else _SURROGATES.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [valid_text(v) for v in value]
+    return value
+
+
+def name_text(value: str) -> str:
+    """A name that reaches log lines and events (detector, version, tenant, id): valid UTF-8, with
+    control characters (newlines, NUL) replaced, so that it cannot forge a log line."""
+    return _CONTROLS.sub("\ufffd", valid_text(value))
 
 
 @dataclass
@@ -64,9 +87,15 @@ class MapRequest:
             isinstance(rid, bool) or not isinstance(rid, (str, int)) or len(str(rid)) > MAX_FIELD
         ):
             raise RequestError(f"field 'id' must be a string or an integer of at most {MAX_FIELD} characters")
-        extra = {k: v for k, v in raw.items() if k not in cls.FIELDS}
+        extra = {valid_text(k): valid_text(v) for k, v in raw.items() if k not in cls.FIELDS}
+        version, tenant = raw.get("detector_version"), raw.get("tenant_id")
         return cls(
-            detector.strip(), raw["output"], raw.get("detector_version"), raw.get("tenant_id"), rid, extra
+            name_text(detector.strip()),
+            valid_text(raw["output"]),
+            None if version is None else name_text(version),
+            None if tenant is None else name_text(tenant),
+            name_text(rid) if isinstance(rid, str) else rid,
+            extra,
         )
 
 

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llama_mapper import __version__
-from llama_mapper.mapping.rules import RequestError
+from llama_mapper.mapping.rules import RequestError, name_text
 from llama_mapper.serving.engine import (
     Engine,
     Generation,
@@ -36,9 +36,9 @@ from llama_mapper.serving.engine import (
     Token,
     ValidationError,
 )
+from llama_mapper.serving.limits import BodyTooLarge, Guard, Limits, Traffic
 
 logger = logging.getLogger("llama_mapper.serve")
-MAX_BODY_BYTES = 1_000_000
 
 
 class GenerateParameters(Parameters):
@@ -86,8 +86,20 @@ class ChatRequest(BaseModel):
     frequency_penalty: float | None = None
 
 
-def error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"error": message, "error_type": kind}, status_code=status)
+class ErrorBody(BaseModel):
+    """TGI's error body."""
+
+    error: str
+    error_type: str
+
+
+ERROR: dict[str, Any] = {"model": ErrorBody, "description": "TGI's error body"}
+ERRORS: dict[int | str, dict[str, Any]] = {status: ERROR for status in (401, 413, 422, 424, 429, 503)}
+
+
+def error(status: int, message: str, kind: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"error": message, "error_type": kind}, status_code=status, headers=headers)
 
 
 def to_parameters(p: GenerateParameters) -> Parameters:
@@ -156,22 +168,32 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The FastAPI app (OpenAPI docs at ``/docs``)."""
+def create_app(engine: Engine, api_key: str | None = None, limits: Limits | None = None) -> FastAPI:
+    """The FastAPI app (OpenAPI docs at ``/docs``). ``app.state.map_status`` is ``"off"`` (no
+    ``/map``), ``"starting"`` (``/map`` and ``/health`` answer 503 until ``app.state.mapper`` is
+    set) or ``"ready"``; ``app.state.traffic`` counts the requests in flight and refuses new ones
+    with 503 once the server is stopping."""
+    limits = limits or Limits()
     app = FastAPI(title="Llama Mapper model server", version=__version__, description=__doc__)
     app.state.engine = engine
+    app.state.limits = limits
+    app.state.map_status = "off"
+    app.state.mapper = None
+    app.state.traffic = Traffic()
     metrics = Metrics(engine)
     app.state.metrics = metrics
+    app.add_middleware(
+        Guard,
+        api_key=api_key,
+        max_body_bytes=limits.max_body_bytes,
+        traffic=app.state.traffic,
+        retry_after=limits.retry_after_s,
+    )
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        open_path = request.url.path in ("/health", "/docs", "/openapi.json")
-        if api_key and not open_path and request.headers.get("authorization", "") != f"Bearer {api_key}":
-            return error(401, "Unauthorized: send the API key as a bearer token", "authentication")
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > max_body_bytes:
-            return error(413, f"request body over {max_body_bytes} bytes", "validation")
-        return await call_next(request)
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        metrics.failure.labels(request.url.path, "validation").inc()
+        return error(413, str(exc.detail), "validation")
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -253,13 +275,17 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    @app.post("/generate", summary="Generate text (TGI)")
+    @app.post("/generate", summary="Generate text (TGI)", responses=ERRORS)
     async def generate(body: GenerateRequest):
         params = to_parameters(body.parameters)
         gen = await run("/generate", body.inputs, params)
         return gen if isinstance(gen, JSONResponse) else answer(body, gen)
 
-    @app.post("/", summary="Generate text or stream it (TGI's compatibility route)")
+    @app.post(
+        "/",
+        summary="Generate text or stream it (TGI's compatibility route)",
+        responses=ERRORS | {200: {"content": {"application/json": {}, "text/event-stream": {}}}},
+    )
     async def compat(body: GenerateRequest):
         params = to_parameters(body.parameters)
         if body.stream:
@@ -269,14 +295,23 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
         gen = await run("/", body.inputs, params)
         return gen if isinstance(gen, JSONResponse) else [answer(body, gen)]
 
-    @app.post("/generate_stream", summary="Stream generated tokens as server-sent events (TGI)")
+    @app.post(
+        "/generate_stream",
+        summary="Stream generated tokens as server-sent events (TGI)",
+        response_class=StreamingResponse,
+        responses=ERRORS | {200: {"content": {"text/event-stream": {}}}},
+    )
     async def generate_stream(body: GenerateRequest):
         params = to_parameters(body.parameters)
         return await stream(
             "/generate_stream", body.inputs, params, body.inputs if body.parameters.return_full_text else ""
         )
 
-    @app.post("/v1/chat/completions", summary="OpenAI-style chat completions; `model` picks the adapter")
+    @app.post(
+        "/v1/chat/completions",
+        summary="OpenAI-style chat completions; `model` picks the adapter",
+        responses=ERRORS | {200: {"content": {"application/json": {}, "text/event-stream": {}}}},
+    )
     async def chat(body: ChatRequest):
         adapter = None if body.model in (None, "", "tgi") else body.model
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
@@ -396,13 +431,41 @@ def create_app(engine: Engine, api_key: str | None = None, max_body_bytes: int =
             "adapters": [a.info() for a in engine.adapters.values()],
         }
 
-    @app.get("/health", summary="200 when the model answers")
-    async def health():
+    def unready() -> str | None:
+        """Why the server cannot answer every route it serves yet (None: it can)."""
+        if app.state.traffic.stopping:
+            return "the server is shutting down"
         if not engine.running:
-            return error(503, "the engine is not running", "unhealthy")
+            return "the engine is not running"
+        if app.state.map_status == "starting":
+            return "the mapping service is starting"
+        return None
+
+    @app.get(
+        "/health",
+        summary="200 (empty) when every route it serves answers; 503 while starting or stopping",
+        response_class=Response,
+        responses={
+            200: {"description": "healthy (an empty body, as TGI answers)", "content": None},
+            503: ERROR,
+        },
+    )
+    async def health():
+        why = unready()
+        if why:
+            return error(503, why, "unhealthy", retry_after=limits.retry_after_s)
         return Response(status_code=200)
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/ready",
+        summary="Kubernetes-style readiness: the same answer as /health",
+        response_class=Response,
+        responses={200: {"description": "ready (an empty body)", "content": None}, 503: ERROR},
+    )
+    async def ready():
+        return await health()
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def prometheus():
         return PlainTextResponse(metrics.render().decode(), media_type="text/plain; version=0.0.4")
 
@@ -415,25 +478,63 @@ class MapBatch(BaseModel):
     )
 
 
-MAX_BATCH_REQUESTS = 1000
+class NotServing(Exception):
+    """``/map`` asked of a server that was started without it (404) or is starting it (503)."""
+
+
+class TenantSlots:
+    """At most ``limit`` ``/map`` requests in flight per tenant (``tenant_id``; none: one shared
+    anonymous tenant), beside the engine's global queue bound."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight: dict[str, int] = {}
+
+    def take(self, tenants: set[str]) -> bool:
+        """Take a slot for each tenant (all or none); False when one is at its limit."""
+        if any(self.in_flight.get(t, 0) >= self.limit for t in tenants):
+            return False
+        for t in tenants:
+            self.in_flight[t] = self.in_flight.get(t, 0) + 1
+        return True
+
+    def give(self, tenants: set[str]) -> None:
+        for t in tenants:
+            self.in_flight[t] -= 1
+            if not self.in_flight[t]:
+                del self.in_flight[t]
+
+
+def tenant_of(raw: Any) -> str:
+    tenant = raw.get("tenant_id") if isinstance(raw, dict) else None
+    return name_text(tenant)[:256] if isinstance(tenant, str) else "-"
 
 
 def add_map_routes(app: FastAPI, metrics: Metrics) -> None:
     """``POST /map`` and ``/map/batch``: raw detector outputs in, canonical events out
     (``app.state.mapper`` is set by :class:`~llama_mapper.serving.server.ModelServer` with ``map_route``)."""
+    import concurrent.futures
+
     from fastapi.concurrency import run_in_threadpool
+
+    limits: Limits = app.state.limits
+    slots = TenantSlots(limits.max_tenant_requests)
 
     def mapper():
         found = getattr(app.state, "mapper", None)
         if found is None:
-            raise RequestError("this server was started without the mapping service (serve.py --map)")
+            raise NotServing(app.state.map_status)
         return found
 
     def one(raw: Any) -> dict[str, Any]:
         start = time.perf_counter()
         event = mapper().map(raw)
-        if isinstance(raw, dict) and raw.get("id") is not None:
-            event = {"id": raw["id"], **event}
+        if (
+            isinstance(raw, dict)
+            and isinstance(raw.get("id"), (str, int))
+            and not isinstance(raw["id"], bool)
+        ):
+            event = {"id": name_text(raw["id"]) if isinstance(raw["id"], str) else raw["id"], **event}
         prov = event["provenance"]
         logger.info(
             "map tenant=%s detector=%s labels=%s route=%s latency_ms=%.1f",
@@ -441,26 +542,61 @@ def add_map_routes(app: FastAPI, metrics: Metrics) -> None:
         )  # fmt: skip
         return event
 
-    @app.post("/map", summary="Map one raw detector output to a canonical event")
+    def not_serving(route: str, status: str) -> JSONResponse:
+        metrics.failure.labels(route, "unavailable").inc()
+        if status == "starting":
+            return error(
+                503, "the mapping service is starting", "unavailable", retry_after=limits.retry_after_s
+            )
+        return error(404, "this server does not serve /map (start it with serve.py --map)", "unavailable")
+
+    def busy(route: str) -> JSONResponse:
+        metrics.failure.labels(route, "overloaded").inc()
+        return error(
+            429,
+            f"over {limits.max_tenant_requests} requests in flight for this tenant",
+            "overloaded",
+            retry_after=limits.retry_after_s,
+        )
+
+    @app.post(
+        "/map", summary="Map one raw detector output to a canonical event", responses=ERRORS | {404: ERROR}
+    )
     async def map_one(body: dict[str, Any]):
         metrics.requests.labels("/map").inc()
+        tenants = {tenant_of(body)}
+        if not slots.take(tenants):
+            return busy("/map")
         try:
             event = await run_in_threadpool(one, body)
+        except NotServing as err:
+            return not_serving("/map", str(err))
         except RequestError as err:
             metrics.failure.labels("/map", "validation").inc()
             return error(422, str(err), "validation")
         except Exception as err:  # noqa: BLE001 - the model endpoint failed: say so, lose nothing silently
             metrics.failure.labels("/map", "generation").inc()
             logger.warning("map failed: %s", type(err).__name__)
-            return error(424, f"the model route failed: {type(err).__name__}: {err}", "generation")
+            return error(424, f"the model route failed: {type(err).__name__}", "generation")
+        finally:
+            slots.give(tenants)
         metrics.success.labels("/map", event["provenance"].get("model") or "rules").inc()
         return event
 
-    @app.post("/map/batch", summary="Map many outputs; a bad item gives an error record in its place")
+    @app.post(
+        "/map/batch",
+        summary="Map many outputs; a bad item gives an error record in its place",
+        responses=ERRORS | {404: ERROR},
+    )
     async def map_batch(body: MapBatch):
-        if len(body.requests) > MAX_BATCH_REQUESTS:
-            return error(413, f"at most {MAX_BATCH_REQUESTS} requests a batch", "validation")
+        if len(body.requests) > limits.max_batch_requests:
+            return error(413, f"at most {limits.max_batch_requests} requests a batch", "validation")
         metrics.requests.labels("/map/batch").inc()
+        if app.state.mapper is None:
+            return not_serving("/map/batch", app.state.map_status)
+        tenants = {tenant_of(raw) for raw in body.requests}
+        if not slots.take(tenants):
+            return busy("/map/batch")
 
         def safe(item: tuple[int, Any]) -> dict[str, Any]:
             index, raw = item
@@ -469,15 +605,16 @@ def add_map_routes(app: FastAPI, metrics: Metrics) -> None:
             except RequestError as err:
                 return {"index": index, "error": str(err), "error_type": "validation"}
             except Exception as err:  # noqa: BLE001
-                return {"index": index, "error": f"{type(err).__name__}: {err}", "error_type": "generation"}
+                return {"index": index, "error": f"{type(err).__name__}", "error_type": "generation"}
 
         def run_all() -> list[dict[str, Any]]:
-            import concurrent.futures
-
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
                 return list(pool.map(safe, enumerate(body.requests)))
 
-        events = await run_in_threadpool(run_all)
+        try:
+            events = await run_in_threadpool(run_all)
+        finally:
+            slots.give(tenants)
         return {"events": events, "errors": sum("error" in e for e in events)}
 
 

@@ -35,9 +35,11 @@ class ModelBackend:
         max_new_tokens: int = 64,
         cache_size: int = 4096,
         timeout: float = 120.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
-        self.client = InferenceClient(self.endpoint, api_key=api_key, timeout=timeout)
+        self.headers = dict(headers or {})
+        self.client = InferenceClient(self.endpoint, api_key=api_key, timeout=timeout, headers=self.headers)
         self.metadata = CheckpointManager().metadata(adapter)
         hub = self.metadata.get("hub") or {}
         self.adapter_ref = hub.get("ref") if hub.get("repo_id") else self.metadata["name"]
@@ -59,7 +61,7 @@ class ModelBackend:
 
     def _served_id(self, api_key: str | None) -> str:
         """The ``adapter_id`` the endpoint knows this adapter by; BackendError when it does not serve it."""
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        headers = self.headers | ({"Authorization": f"Bearer {api_key}"} if api_key else {})
         try:  # the client library's own HTTP session
             response = get_session().get(f"{self.endpoint}/info", headers=headers, timeout=30)
             response.raise_for_status()

@@ -487,6 +487,10 @@ class _State:
                 cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
                 drop = cumulative - torch.softmax(sorted_logits, dim=-1) > p.top_p
                 logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), -math.inf)
+            if p.typical_p:  # locally typical sampling, as TGI and transformers' generate() apply it
+                from transformers.generation.logits_process import TypicalLogitsWarper
+
+                logits = TypicalLogitsWarper(p.typical_p)(None, logits[None])[0]
         logprobs = torch.log_softmax(logits, dim=-1)
         if p.do_sample:
             token = int(torch.multinomial(logprobs.exp(), 1, generator=self.generator))

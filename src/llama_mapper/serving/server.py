@@ -26,6 +26,7 @@ from llama_mapper.mapping.rules import RulesMapper
 from llama_mapper.serving.app import create_app
 from llama_mapper.serving.client import ModelBackend
 from llama_mapper.serving.engine import Engine
+from llama_mapper.serving.limits import Limits
 
 
 class ModelServer:
@@ -42,6 +43,7 @@ class ModelServer:
         engine: Engine | None = None,
         map_route: str | None = None,
         thresholds: dict[str, float] | None = None,
+        limits: Limits | None = None,
         **engine_options: Any,
     ) -> None:
         refs = [*([checkpoint_path] if checkpoint_path else []), *adapters]
@@ -51,6 +53,7 @@ class ModelServer:
         self.api_key = api_key
         self.map_route = map_route
         self.thresholds = thresholds or {}
+        self.limits = limits or Limits()
         self.mapper: Any = None
         self._app: Any = None
         self.server: Any = None
@@ -63,16 +66,24 @@ class ModelServer:
 
     def app(self):
         if self._app is None:
-            self._app = create_app(self.engine, api_key=self.api_key)
+            self._app = create_app(self.engine, api_key=self.api_key, limits=self.limits)
         return self._app
 
     def start(self, timeout: float = 30.0) -> ModelServer:
-        """Start the engine and the HTTP server; returns once it accepts connections."""
+        """Start the engine and the HTTP server; returns once every route answers (``/health``
+        and ``/map`` answer 503 until then)."""
         import uvicorn
 
+        if self.map_route:
+            self.app().state.map_status = "starting"
         self.engine.start()
         config = uvicorn.Config(
-            self.app(), host=self.host, port=self.port, log_level="warning", access_log=False
+            self.app(),
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=int(self.limits.shutdown_grace_s),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="model-server", daemon=True)
@@ -95,17 +106,34 @@ class ModelServer:
                 raise ValueError("the model and hybrid routes need an adapter")
             chosen = adapter or adapters[0].given
         routes = self._routes.enter_context(
-            open_routes([route], chosen, self.url, self.api_key, thresholds=self.thresholds)
+            open_routes(
+                [route],
+                chosen,
+                self.url,
+                self.api_key,
+                thresholds=self.thresholds,
+                mapper_options=self.limits.mapper_options(),
+                backend_options={"headers": self.app().state.traffic.internal_headers()},
+            )
         )
         self.mapper = routes.mappers[route] if route != "rules" else Mapper(route="rules", rules=routes.rules)
         self.app().state.mapper = self.mapper
+        self.app().state.map_status = "ready"
         return self.mapper
 
     def stop(self) -> None:
+        """Stop accepting connections, let the requests in flight finish (within
+        ``limits.shutdown_grace_s``), then stop the engine. SIGTERM calls this in ``serve.py``."""
+        if self._app is not None and self.server is not None:
+            traffic = self._app.state.traffic
+            traffic.stopping = True
+            deadline = time.monotonic() + self.limits.shutdown_grace_s
+            while traffic.in_flight and time.monotonic() < deadline:
+                time.sleep(0.05)
         if self.server is not None:
             self.server.should_exit = True
         if self.thread is not None:
-            self.thread.join(timeout=10)
+            self.thread.join(timeout=self.limits.shutdown_grace_s + 5)
         self.engine.stop()
         self._routes.close()
 
@@ -141,12 +169,15 @@ def open_routes(
     thresholds: Mapping[str, float] | None = None,
     rules: RulesMapper | None = None,
     backend_options: Mapping[str, Any] | None = None,
+    mapper_options: Mapping[str, Any] | None = None,
 ) -> Iterator[Routes]:
     """The one way to build mappers: ``rules`` is a :class:`RulesMapper`; ``model`` and ``hybrid``
     ask ``adapter`` (``org/name@v1.2.0`` or a folder) on ``endpoint``, or, without one, on a
     :class:`ModelServer` started for the duration of the block. Raises ValueError for an unknown
     route or a model route without an adapter, and BackendError when the endpoint does not serve it.
-    ``backend_options`` go to :class:`~llama_mapper.serving.client.ModelBackend` (``cache_size``...)."""
+    ``backend_options`` go to :class:`~llama_mapper.serving.client.ModelBackend` (``cache_size``...),
+    ``mapper_options`` to the model routes' :class:`~llama_mapper.mapping.routes.Mapper`
+    (``max_questions``, ``deadline``)."""
     unknown = [r for r in routes if r not in ROUTES]
     if unknown:
         raise ValueError(f"unknown route(s) {unknown}: choose from {', '.join(ROUTES)}")
@@ -168,7 +199,9 @@ def open_routes(
             **(backend_options or {}),
         )
         mappers = {
-            route: rules if route == "rules" else Mapper(route, backend, rules, dict(thresholds or {}))
+            route: rules
+            if route == "rules"
+            else Mapper(route, backend, rules, dict(thresholds or {}), **dict(mapper_options or {}))
             for route in routes
         }
         yield Routes(mappers, backend, rules)

@@ -74,35 +74,38 @@ def test_the_same_output_as_a_json_string_is_read_the_same_way_or_better(mapper,
 # does not run under pytest 9)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", ["positive", "negative"])
-def test_no_route_answers_5xx_breaks_its_schema_or_leaves_the_taxonomy(trained, taxonomy, mode):
+@pytest.fixture(scope="module")
+def served(trained):
     from llama_mapper.serving.server import ModelServer
 
     adapter, _ = trained
-    names = {label.name for label in taxonomy.labels}
-    generation = schemathesis.GenerationMode(mode)
     with ModelServer(
         adapters=[str(adapter)], map_route="hybrid", max_input_tokens=256, max_total_tokens=320
-    ) as server:
-        schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
-        operations = [result.ok() for result in schema.get_all_operations()]
-        assert {op.path for op in operations} >= {"/map", "/map/batch", "/generate", "/v1/chat/completions"}
-        for operation in operations:
-            if mode == "negative" and operation.method.upper() == "GET":
-                continue  # nothing to break in a request without parameters or body
+    ) as srv:
+        yield srv
 
-            @settings(
-                max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
-            )
-            @given(case=operation.as_strategy(generation))
-            def check(case):
-                response = case.call(base_url=server.url, timeout=120)
-                case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
-                if case.path in ("/map", "/map/batch") and response.status_code == 200:
-                    body = response.json()
-                    for event in body["events"] if case.path == "/map/batch" else [body]:
-                        if "error" not in event:
-                            assert set(validate_event(event)["taxonomy"]) <= names
 
-            check()
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_no_route_answers_5xx_breaks_its_schema_or_leaves_the_taxonomy(served, taxonomy, mode):
+    names = {label.name for label in taxonomy.labels}
+    generation = schemathesis.GenerationMode(mode)
+    schema = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/map", "/map/batch", "/generate", "/v1/chat/completions"}
+    for operation in operations:
+        if mode == "negative" and operation.method.upper() == "GET":
+            continue  # nothing to break in a request without parameters or body
+
+        @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy(generation))
+        def check(case):
+            response = case.call(base_url=served.url, timeout=120)
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+            if case.path in ("/map", "/map/batch") and response.status_code == 200:
+                body = response.json()
+                for event in body["events"] if case.path == "/map/batch" else [body]:
+                    if "error" not in event:
+                        assert set(validate_event(event)["taxonomy"]) <= names
+
+        check()

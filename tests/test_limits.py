@@ -207,3 +207,33 @@ def test_typical_p_is_applied(server):
 
     assert mean_logprob(0.01) > mean_logprob(None) + 2
     assert mean_logprob(0.5) > mean_logprob(None)
+
+
+class SlowBackend:
+    """A stand-in for a model endpoint that answers after ``delay`` seconds (a GPU queue, a slow
+    network): it tests the per-request deadline, not a model."""
+
+    metadata = {"path": None}
+    prompt_mode = "categories"
+    model_ref = "stand-in@v0"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def answer_all(self, prompts):
+        from llama_mapper.mapping.routes import Answer
+
+        time.sleep(self.delay)
+        return [Answer(("PII.Other",), 0.99)] * len(prompts)
+
+
+def test_answers_past_the_deadline_are_the_rules_best_effort_for_review():
+    from llama_mapper.mapping.routes import Mapper
+
+    request = {"detector": "acme-guard", "output": {"flagged": True, "labels": ["RestrictToTopic"]}}
+    late = Mapper(route="hybrid", backend=SlowBackend(5.0), deadline=0.2)
+    event = validate_event(late.map(request))
+    assert "OTHER.NeedsReview" in event["taxonomy"] and event["confidence"] <= 0.5
+    assert "1 unanswered within the 0.2 s deadline" in event["notes"]
+    in_time = Mapper(route="hybrid", backend=SlowBackend(0.0), deadline=5.0, index=late.index)
+    assert validate_event(in_time.map(request))["taxonomy"] == ["PII.Other"]

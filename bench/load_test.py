@@ -174,6 +174,13 @@ async def load(url: str, pid: int, clients: int, seconds: float, timeout: float,
         "memory_high_water_mib": round(memory_kb(pid)["VmHWM"] / 1024, 1),
         "rss_first_mib": round(samples[0]["VmRSS"] / 1024, 1) if samples else None,
         "rss_last_mib": round(samples[-1]["VmRSS"] / 1024, 1) if samples else None,
+        # resident memory at each tenth of the run: flat in the second half means bounded
+        "rss_deciles_mib": [
+            round(samples[min(len(samples) - 1, len(samples) * i // 10)]["VmRSS"] / 1024)
+            for i in range(1, 11)
+        ]
+        if samples
+        else [],
     }
 
 

@@ -173,7 +173,8 @@ def render(figures: dict, host: dict, demo: dict | None, demo_note: str) -> str:
             f"{load['requests_per_s']:.1f} requests/s answered; 429 rate {load['rate_429']:.1%}; lost requests "
             f"{load['lost']} (target 0: {'met' if load['lost'] == 0 else 'NOT met'}); server memory high-water "
             f"mark {load['memory_high_water_mib']:,.0f} MiB (resident {load['rss_first_mib']:,.0f} MiB after the "
-            f"first second, {load['rss_last_mib']:,.0f} MiB at the end).",
+            f"first second, {load['rss_last_mib']:,.0f} MiB at the end; at each tenth of the run: "
+            f"{', '.join(str(v) for v in load['rss_deciles_mib'])} MiB).",
             "",
         ]
     lines += ["## The demo (make demo)", ""]

@@ -33,16 +33,48 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
+def _valid_str(text: str) -> str:
+    return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
+
+
+def _has_surrogates(value: Any) -> bool:
+    stack = [value]
+    while stack:  # iterative: outputs may nest thousands of levels deep
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATES.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def valid_text(value: Any) -> Any:
     """A JSON value with every string (keys too) made valid UTF-8: JSON allows lone surrogates
-    (``"\\ud800"``), which no tokenizer, log line or UTF-8 writer accepts; each becomes U+FFFD."""
+    (``"\\ud800"``), which no tokenizer, log line or UTF-8 writer accepts; each becomes U+FFFD.
+    The value itself when it has none (the usual case: nothing is copied)."""
     if isinstance(value, str):
-        return value if value.isascii() else _SURROGATES.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {valid_text(k): valid_text(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [valid_text(v) for v in value]
-    return value
+        return _valid_str(value)
+    if not isinstance(value, (dict, list)) or not _has_surrogates(value):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    stack = [(value, root)]
+    while stack:  # rebuilt iteratively, containers filled in order
+        source, target = stack.pop()
+        for key, item in source.items() if isinstance(source, dict) else enumerate(source):
+            if isinstance(item, (dict, list)):
+                child: Any = {} if isinstance(item, dict) else []
+                stack.append((item, child))
+            else:
+                child = _valid_str(item) if isinstance(item, str) else item
+            if isinstance(target, dict):
+                target[_valid_str(key) if isinstance(key, str) else key] = child
+            else:
+                target.append(child)
+    return root
 
 
 def name_text(value: str) -> str:

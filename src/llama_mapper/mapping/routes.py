@@ -169,6 +169,11 @@ class Mapper:
             )
             return [None] * len(prompts)
 
+    def _for_review(self, category: str | None, detector: Any) -> list[str]:
+        """A category the model did not settle: the rules' best effort for it, and NeedsReview."""
+        fallback = self.rules.label_category(category, detector) if category is not None else None
+        return [n for n in (fallback[0] if fallback else ()) if n != SAFE] + [NEEDS_REVIEW]
+
     @staticmethod
     def needs_model(resolution: Resolution) -> bool:
         """Hybrid: does the model have anything to map? See :func:`model_categories`."""
@@ -245,8 +250,7 @@ class Mapper:
                 review += 1
                 if category in unsupported:
                     sure = min(sure, 0.5)
-                fallback = self.rules.label_category(category, detector) if category is not None else None
-                names = [n for n in (fallback[0] if fallback else ()) if n != SAFE] + [NEEDS_REVIEW]
+                names = self._for_review(category, detector)
             else:
                 by_model += 1
                 names = list(answer.labels)
@@ -254,8 +258,7 @@ class Mapper:
             for name in names:
                 labels[name] = max(labels.get(name, 0.0), score)
         for category in over:
-            fallback = self.rules.label_category(category, detector) if category is not None else None
-            for name in [n for n in (fallback[0] if fallback else ()) if n != SAFE] + [NEEDS_REVIEW]:
+            for name in self._for_review(category, detector):
                 labels[name] = max(labels.get(name, 0.0), scores.get(category, 1.0))
         if over or late:
             confidence = min(confidence, 0.5)

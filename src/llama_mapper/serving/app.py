@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llama_mapper import __version__
-from llama_mapper.mapping.rules import RequestError, name_text
+from llama_mapper.mapping.rules import MapRequest, RequestError, name_text
 from llama_mapper.serving.engine import (
     Engine,
     Generation,
@@ -528,13 +528,10 @@ def add_map_routes(app: FastAPI, metrics: Metrics) -> None:
 
     def one(raw: Any) -> dict[str, Any]:
         start = time.perf_counter()
-        event = mapper().map(raw)
-        if (
-            isinstance(raw, dict)
-            and isinstance(raw.get("id"), (str, int))
-            and not isinstance(raw["id"], bool)
-        ):
-            event = {"id": name_text(raw["id"]) if isinstance(raw["id"], str) else raw["id"], **event}
+        request = MapRequest.from_dict(raw)  # validates, and makes every string valid UTF-8
+        event = mapper().map(request)
+        if request.id is not None:
+            event = {"id": request.id, **event}
         prov = event["provenance"]
         logger.info(
             "map tenant=%s detector=%s labels=%s route=%s latency_ms=%.1f",

@@ -30,7 +30,7 @@ def build_input(n: int, seed: int = 0) -> str:
     gen = TrainingDataGenerator(seed=seed, catalog_share=0.8)
     base = [
         {"detector": ex.detector, "output": ex.output, "id": i, "tenant_id": "bench"}
-        for i, ex in enumerate(gen.examples(2000, "train", seed))
+        for i, ex in gen.examples(2000, "train")
     ]
     rng = random.Random(seed)
     return "".join(json.dumps(rng.choice(base)) + "\n" for _ in range(n))

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -98,3 +99,8 @@ def test_bad_sweep_files_are_refused(tmp_path):
     bad.write_text("grid: {learning_rate: [1]}\nmetrc: x\n")
     with pytest.raises(ValueError, match="unknown sweep keys"):
         Sweep.from_yaml(bad)
+    bad.write_text("grid: {learning_rate: [1]}\nmetric: test_exact_match\n")
+    with pytest.raises(ValueError, match="selects on the validation split"):
+        Sweep.from_yaml(bad)
+    for sweep in sorted(Path("recipes/sweeps").glob("*.yaml")):
+        assert Sweep.from_yaml(sweep).metric.startswith("eval_"), sweep

@@ -97,6 +97,24 @@ def test_errors_empty_and_truncated_outputs_are_model_errors(mapper, output):
     assert labels(mapper, "openai-moderation", output) == ["OTHER.ModelError"]
 
 
+BAD_GATEWAY = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "detector", ["presidio", "openai-moderation", "perspective", "llama-guard", "brand-new-guard"]
+)
+@pytest.mark.parametrize(
+    "page", [BAD_GATEWAY, "<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>"]
+)
+def test_a_proxys_html_error_page_is_a_model_error(mapper, detector, page):
+    """A gateway's error page where the detector's answer should be is an unusable response."""
+    event = mapper.map({"detector": detector, "output": page})
+    assert event["taxonomy"] == ["OTHER.ModelError"]
+
+
 def test_llama_guard_codes(mapper):
     assert sorted(labels(mapper, "llamaguard3", "unsafe\nS1,S10")) == [
         "HARM.SPEECH.Hate.Other",

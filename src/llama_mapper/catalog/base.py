@@ -71,6 +71,8 @@ TEXT_KEYS = (
     "verdict",
     "message",
 )
+# A web page where the detector's answer should be: a proxy's or gateway's error page ("502 Bad Gateway")
+_HTML_PAGE = re.compile(r"<(?:!doctype\s+html|html|head|body|title|center|h1)\b", re.I)
 _SPECIAL_TOKENS = re.compile(r"<\|[a-z_]{2,20}\|>|</?s>")
 
 
@@ -119,6 +121,8 @@ def parse_output(output: Any) -> tuple[Any, str | None]:
                 return None, "malformed or truncated JSON"
         if text in ("null", "None"):
             return None, "empty output"
+        if text[0] == "<" and _HTML_PAGE.match(text):
+            return None, "an HTML page (a proxy or server error page), not the detector's output"
         return text, None
     if isinstance(output, dict) and not output:
         return None, "empty output"

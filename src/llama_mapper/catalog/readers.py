@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from llama_mapper.catalog.base import Reader, ReaderConfig, Reading, error_reason, parse_output
+from llama_mapper.catalog.formats import READERS as FAMILY_READERS
 from llama_mapper.catalog.generic import read_generic
 from llama_mapper.catalog.vendors import (
     azure_filtered_error,
@@ -48,6 +49,10 @@ READERS: dict[str, Reader] = {
     "google_dlp": read_google_dlp,
     "generic": read_generic,
 }
+for _name, _reader in FAMILY_READERS.items():
+    if _name in READERS:
+        raise ValueError(f"format {_name!r} is defined twice")
+    READERS[_name] = _reader
 
 
 def read(output: Any, format: str = "generic", cfg: ReaderConfig | None = None) -> Reading:

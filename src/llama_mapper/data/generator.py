@@ -16,6 +16,7 @@ spellings (a share of each label's aliases) that train never shows.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -42,7 +43,7 @@ from llama_mapper.mapping.prompt import (
 from llama_mapper.mapping.rules import ERROR, POLICY, SAFE, RulesMapper
 from llama_mapper.resources.taxonomy import Taxonomy, load_taxonomy, normalize_text
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: seeded per row, stable detector and spelling choices
 HELD_OUT_DETECTORS = ("perspective", "aws-comprehend-pii")
 TEST_ALIAS_SHARE = 0.25  # share of each label's aliases reserved for the test split
 
@@ -96,6 +97,35 @@ class Example:
     category_labels: dict[str, str] = field(default_factory=dict)  # synthetic: respelled category -> label
 
 
+def stable_unit(key: str) -> float:
+    """A number in [0, 1) that depends only on ``key`` (not on Python's per-process string hash)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2**64
+
+
+def stable_choice(items: list[Detector], key: str) -> Detector:
+    """The item with the highest ``stable_unit(key:name)`` (rendezvous hashing): adding or removing
+    an item moves only the rows that pick it, so a catalog change does not reshuffle the dataset."""
+    return max(items, key=lambda d: stable_unit(f"{key}:{d.name}"))
+
+
+# Formats that :func:`~llama_mapper.data.shapes.synth_catalog_output` writes; catalog rows come only
+# from detectors in these formats (the other detectors' categories still feed the spelling pool).
+SYNTH_FORMATS = frozenset(
+    {
+        "openai_moderation",
+        "llama_guard",
+        "score_dict",
+        "label_scores",
+        "perspective",
+        "azure_content_safety",
+        "google_dlp",
+        "aws_comprehend_pii",
+        "regex_pii",
+        "presidio",
+    }
+)
+
+
 # ---------------------------------------------------------------------------------------------
 # Category spellings
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +169,6 @@ class SpellingPool:
 
     @classmethod
     def build(cls, taxonomy: Taxonomy, catalog: Catalog, seed: int) -> SpellingPool:
-        rng = random.Random(seed * 7 + 1)
         phrases: dict[str, set[str]] = {label.name: set() for label in taxonomy.labels}
         pinned: set[str] = set()  # spellings that train shows anyway (categories of train detectors)
         for label in taxonomy.labels:
@@ -164,10 +193,13 @@ class SpellingPool:
         test: dict[str, list[str]] = {}
         for label, items in phrases.items():
             ordered = sorted(p for p in items if len(owner[p]) == 1)
-            rng.shuffle(ordered)
-            free = [p for p in ordered if p not in pinned]
-            k = int(len(ordered) * TEST_ALIAS_SHARE) if len(ordered) >= 4 else 0
-            test[label] = free[:k]
+            # each spelling's split depends on the seed and the spelling only: a new alias or catalog
+            # category does not move the others
+            test[label] = (
+                [p for p in ordered if p not in pinned and stable_unit(f"{seed}:{p}") < TEST_ALIAS_SHARE]
+                if len(ordered) >= 4
+                else []
+            )
             train[label] = [p for p in ordered if p not in test[label]]
             if not train[label]:  # every label must be learnable: fall back to its own name
                 train[label] = [normalize_text(label.split(".")[-1])]
@@ -207,8 +239,8 @@ class TrainingDataGenerator:
         self.spellings = SpellingPool.build(self.taxonomy, self.catalog, seed)
         self.dropped = 0  # synthetic outputs whose reading disagreed with their construction
         held = set(HELD_OUT_DETECTORS)
-        self.train_detectors = [d for d in self.catalog if d.name not in held]
-        self.test_detectors = [d for d in self.catalog if d.name in held]
+        self.train_detectors = [d for d in self.catalog if d.name not in held and d.format in SYNTH_FORMATS]
+        self.test_detectors = [d for d in self.catalog if d.name in held and d.format in SYNTH_FORMATS]
         # labels a synthetic category may carry (not the error/unknown bookkeeping labels)
         self.content_labels = [
             n for n in self.taxonomy.names if n not in (ERROR, "OTHER.Unknown", "OTHER.NeedsReview", SAFE)
@@ -303,25 +335,24 @@ class TrainingDataGenerator:
         output = rng.choice(SHAPES)([], off, rng)
         return Example(detector, output, [SAFE], "synthetic", "benign", split != "test")
 
-    def examples(self, n: int, split: str, seed: int) -> Iterator[Example]:
-        """``n`` examples of one split."""
-        rng = random.Random(seed)
-        made = 0
-        while made < n:
+    def examples(self, n: int, split: str) -> Iterator[tuple[int, Example]]:
+        """Up to ``n`` examples of one split, each with its index. Row ``i`` has its own random stream
+        (seed, split, i), so a change that drops or alters one row leaves every other row as it was."""
+        for i in range(n):
+            key = f"{self.seed}:{split}:{i}"
+            rng = random.Random(key)
             roll = rng.random()
             if roll < self.catalog_share:
                 if split == "test" and self.test_detectors and rng.random() < 0.5:
-                    ex = self.catalog_example(rng.choice(self.test_detectors), rng, seen=False)
+                    ex = self.catalog_example(stable_choice(self.test_detectors, key), rng, seen=False)
                 else:
-                    ex = self.catalog_example(rng.choice(self.train_detectors), rng, seen=True)
+                    ex = self.catalog_example(stable_choice(self.train_detectors, key), rng, seen=True)
             elif roll < self.catalog_share + 0.06:
                 ex = self.synthetic_safe_or_verdict(rng, split)
             else:
                 ex = self.synthetic_example(rng, split)
-            if ex is None:
-                continue
-            made += 1
-            yield ex
+            if ex is not None:
+                yield i, ex
 
     def category_labels(
         self, ex: Example, det: Detector | None, categories: list[str]
@@ -393,11 +424,10 @@ class TrainingDataGenerator:
             row["candidates"] = candidates
 
     def generate_split(self, split: str, n: int, progress: bool = True) -> list[dict[str, Any]]:
-        offset = {"train": 0, "validation": 1, "test": 2}[split]
         rows = []
         bar = tqdm(total=n, desc=f"generating {split}", disable=not progress, mininterval=0.5)
-        for ex in self.examples(n * 2, split, self.seed * 1000 + offset):
-            row = self.to_row(ex, split, len(rows))
+        for index, ex in self.examples(n * 2, split):
+            row = self.to_row(ex, split, index)
             if row is None:
                 self.dropped += 1
                 continue

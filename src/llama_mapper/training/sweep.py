@@ -2,7 +2,7 @@
 
 A sweep file (``recipes/sweeps/*.yaml``)::
 
-    metric: test_exact_match        # a key of the run's metrics (llama_mapper.json)
+    metric: eval_exact_match        # a validation metric of the run (llama_mapper.json): eval_*
     fixed: {max_train_samples: 1000}  # overrides for every run
     grid:                           # every combination is one run
       learning_rate: [5.0e-4, 1.0e-3]
@@ -36,8 +36,16 @@ class Sweep:
 
     grid: dict[str, list[Any]]
     fixed: dict[str, Any] = field(default_factory=dict)
-    metric: str = "test_exact_match"
+    metric: str = "eval_exact_match"
     greater_is_better: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.metric.startswith("eval_"):
+            raise ValueError(
+                f"sweep metric {self.metric!r}: a sweep selects on the validation split, so the metric"
+                " must be an eval_* key (e.g. eval_exact_match, eval_loss); test_* figures are reported,"
+                " never selected on"
+            )
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Sweep:

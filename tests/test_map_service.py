@@ -249,16 +249,26 @@ class AnsweringBackend:
         return [self.answer] * len(prompts)
 
 
+@pytest.fixture(scope="module")
+def candidate_index():
+    """The serving side's candidate index (built once: it embeds the taxonomy)."""
+    from llama_mapper.mapping.candidates import CandidateIndex
+    from llama_mapper.mapping.rules import RulesMapper
+
+    rules = RulesMapper()
+    return CandidateIndex.from_taxonomy(rules.taxonomy, detectors=rules.catalog)
+
+
 @pytest.mark.parametrize("status", ["OTHER.ModelError", "OTHER.Unknown", "OTHER.Safe"])
 @pytest.mark.slow
-def test_hybrid_never_adds_a_status_label_for_a_category_the_reader_found(status):
+def test_hybrid_never_adds_a_status_label_for_a_category_the_reader_found(status, candidate_index):
     """A counted category is a finding: a confident "detector error", "unknown" or "safe" answer for
     it is not added to what the rules mapped, and alone it is the rules' best effort, for review."""
     from llama_mapper.mapping.routes import Mapper
 
     partial = {"detector": "acme-ner", "output": [["Ann", "PERSON"], ["555 0100", "TELEPHONENUM"]]}
     backend = AnsweringBackend((status,))
-    mapper = Mapper(route="hybrid", backend=backend)
+    mapper = Mapper(route="hybrid", backend=backend, index=candidate_index)
     event = validate_event(mapper.map(partial))
     assert backend.asked == 1 and event["taxonomy"] == ["PII.Person.Name"]
     assert "1 left out" in event["notes"]
@@ -266,3 +276,28 @@ def test_hybrid_never_adds_a_status_label_for_a_category_the_reader_found(status
     assert alone["taxonomy"] == ["OTHER.NeedsReview"] and alone["provenance"]["route"] == "hybrid"
     trusted = Mapper(route="hybrid", backend=AnsweringBackend(("PII.Other",)), index=mapper.index)
     assert sorted(validate_event(trusted.map(partial))["taxonomy"]) == ["PII.Other", "PII.Person.Name"]
+
+
+@pytest.mark.slow
+def test_an_answer_the_model_decided_is_never_trusted_like_a_rule(candidate_index):
+    """However sure the model is, its answer for a category no catalog rule maps stays below 0.8
+    (the line an auditor trusts); in the hybrid route what the rules map keeps its own confidence."""
+    from llama_mapper.mapping.routes import MODEL_CEILING, Mapper
+    from llama_mapper.mapping.rules import RulesMapper
+
+    assert MODEL_CEILING < 0.8
+    unknown = {"detector": "acme-ner", "output": [["555 0100", "TELEPHONENUM"]]}
+    known = {
+        "detector": "openai-moderation",
+        "output": {"results": [{"flagged": True, "categories": {"hate": True}}]},
+    }
+    hybrid = Mapper(
+        route="hybrid", backend=AnsweringBackend(("PII.Contact.Phone",), 0.999), index=candidate_index
+    )
+    model = Mapper(
+        route="model", backend=AnsweringBackend(("HARM.SPEECH.Hate.Other",), 0.999), index=candidate_index
+    )
+    event = validate_event(hybrid.map(unknown))
+    assert event["taxonomy"] == ["PII.Contact.Phone"] and event["confidence"] == MODEL_CEILING
+    assert validate_event(hybrid.map(known))["confidence"] == RulesMapper().map(known)["confidence"] == 1.0
+    assert validate_event(model.map(known))["confidence"] == MODEL_CEILING

@@ -51,6 +51,10 @@ def test_summary_counts_fallbacks_failures_and_groups_by_set():
     assert s["per_detector"]["q"]["exact_match"] == 0.0
     # confidence 0.9 right, 0.3 wrong, 0.0 wrong: bins |1-0.9|, |0-0.3|, |0-0| weighted by 1/3
     assert s["ece"] == pytest.approx((0.1 + 0.3) / 3)
+    assert (s["confident_n"], s["confident_wrong"]) == (1, 0)
+    events[0] = {"taxonomy": ["B"], "confidence": 0.8, "provenance": {"route": "rules"}}  # sure and wrong
+    s = M.summarise(cases, events, [1.0, 2.0, 30.0], [True, True, False])
+    assert (s["confident_n"], s["confident_wrong"]) == (1, 1)
 
 
 def test_load_golden_refuses_a_case_without_labels(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from llama_mapper.mapping.rules import MapRequest, RequestError
+from llama_mapper.mapping.rules import POLICY, MapRequest, RequestError
 from llama_mapper.mapping.schema import is_valid_event
 
 
@@ -307,6 +307,124 @@ def test_generic_reader_on_unseen_shapes(mapper, output, expected):
     assert sorted(event["taxonomy"]) == expected
     assert event["confidence"] < 1.0
     assert event["provenance"]["detector"] == "brand-new-guard"
+
+
+# One test per class of miss the generic reader learned (issue 16), each on shapes written for the
+# test, not the ones the rule was developed on. (detector output, expected labels, most confidence)
+LEARNED = {
+    "inverted validity map": (
+        {"prompt": "...", "checks_passed": {"Gibberish": True, "BanTopics": True, "Toxicity": False}},
+        ["HARM.SPEECH.Toxicity"],
+        0.8,
+    ),
+    "inverted map beside risk scores": (
+        {"valid": {"Toxicity": True, "Gibberish": False}, "risk": {"Toxicity": 0.7, "Gibberish": 1.0}},
+        ["OTHER.LowQuality"],
+        0.8,
+    ),
+    "tagged verdict": (
+        "<think>the text threatens a person</think>\nYes\n<confidence> High </confidence>",
+        [POLICY],
+        0.7,
+    ),
+    "tagged verdict, unsure": ("Yes <confidence>Low</confidence>", ["OTHER.NeedsReview"], 0.6),
+    "score tag": ("<score> no </score>", ["OTHER.Safe"], 0.6),
+    "refusal is no harm": (
+        "Harmful request: no\nResponse refusal: yes\nHarmful response: no",
+        ["OTHER.Safe"],
+        0.6,
+    ),
+    "off-topic verdict": ("Off Topic", ["OTHER.OffTopic"], 0.8),
+    "on-topic verdict": ("on_topic", ["OTHER.Safe"], 0.6),
+    "JSON in a chat message": (
+        {
+            "id": "c1",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": '{"verdict": "unsafe", "category": "self-harm"}',
+                    },
+                }
+            ],
+        },
+        ["HARM.VIOLENCE.SelfHarm"],
+        0.8,
+    ),
+    "yes/no probabilities": (
+        {"risk_name": "profanity", "Yes": 0.91, "No": 0.09},
+        ["HARM.SPEECH.Obscenity"],
+        0.75,
+    ),
+    "yes/no probabilities, below": ({"risk_name": "profanity", "Yes": 0.3, "No": 0.7}, ["OTHER.Safe"], 0.6),
+    "probability pairs beside policies": (
+        {
+            "categories": ["sexual", "harassment", "dangerous"],
+            "scores": [[0.97, 0.03], [0.1, 0.9], [0.55, 0.45]],
+        },
+        ["HARM.SPEECH.Insult"],
+        0.75,
+    ),
+    "prose reason of a block": (
+        {"action": "DENY", "reason": "Detected a credit card number in the prompt"},
+        ["PII.Identifier.CreditCard"],
+        0.79,
+    ),
+    "prose that names nothing": (
+        {"decision": "blocked", "reason": "The request was declined."},
+        [POLICY],
+        0.7,
+    ),
+    "one weak word in prose": (
+        {"verdict": "fail", "explanation": "Mentions a name and a date."},
+        [POLICY],
+        0.7,
+    ),
+    "older field name riskLevel": (
+        [{"category": "SelfHarm", "riskLevel": 0}, {"category": "Sexual", "riskLevel": 6}],
+        ["HARM.VIOLENCE.Sexual"],
+        0.8,
+    ),
+    "denied topic beside content": (
+        {
+            "assessment": {
+                "topics": [{"name": "Medical advice", "type": "DENY", "detected": True}],
+                "contentFilters": [{"category": "HATE", "confidence": "LOW"}],
+            }
+        },
+        ["OTHER.OffTopic"],
+        0.8,
+    ),
+    "custom word list hit": (
+        {"policies": {"custom_blocklist": [{"match": "falcon", "detected": True}]}},
+        [POLICY],
+        0.7,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", LEARNED, ids=list(LEARNED))
+def test_the_generic_reader_learned_each_class_of_miss(mapper, case):
+    output, expected, most = LEARNED[case]
+    event = mapper.map({"detector": "never-seen-guard", "output": output})
+    assert sorted(event["taxonomy"]) == sorted(expected)
+    assert event["confidence"] <= most, "a generic reading is never as sure as a catalog rule"
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"flagged": True, "codes": ["HR", "V2"]},
+        "unsafe\nS6",  # Llama Guard 2 and 3 give S6 different meanings: no table, no guess
+        {"result": "unsafe", "category": "O7"},
+        {"violations": [{"code": "H"}]},
+    ],
+)
+def test_short_codes_without_a_table_are_unknown_never_a_guess(mapper, output):
+    event = mapper.map({"detector": "never-seen-guard", "output": output})
+    assert event["taxonomy"] == ["OTHER.Unknown"]
+    assert event["confidence"] <= 0.2
 
 
 @pytest.mark.parametrize(

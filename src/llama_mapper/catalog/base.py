@@ -30,6 +30,7 @@ class Finding:
     path: str = ""  # where it was found, e.g. "results[0].categories"
     certainty: float = 1.0  # how sure the reader is that it read this right (generic reader < 1)
     thresholded: bool = False  # decided by comparing a score with the threshold (not by a flag)
+    hint: bool = False  # a category guessed from prose: dropped, not "unresolved", when no rule maps it
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ likelihood scale).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from llama_mapper.catalog.base import (
     ReaderConfig,
     Reading,
     category_name,
+    find_text,
     first_key,
     number,
     unit_score,
@@ -48,7 +50,10 @@ from llama_mapper.catalog.vocabulary import (
     NEGATIVE_WORDS,
     NOT_CATEGORY_KEYS,
     NOT_CATEGORY_WORDS,
+    OFF_TOPIC_WORDS,
+    ON_TOPIC_WORDS,
     POSITIVE_WORDS,
+    REASON_KEYS,
     REVIEW_WORDS,
     SENTENCE_KEYS,
     SIGNAL_KEYS,
@@ -58,9 +63,13 @@ from llama_mapper.catalog.vocabulary import (
     _is_verdict_key,
     _key,
     _tag,
+    is_custom_list_key,
+    is_level_key,
     key_value_text,
     sentence_verdict,
 )
+
+MAX_NESTED = 3  # JSON inside a string inside JSON... decoded this many times at most
 
 
 def _item_category(item: dict) -> str | None:
@@ -129,7 +138,7 @@ def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | 
         return decision
     for key, raw in item.items():
         k = _key(key)
-        if k in ("severity", "level", "risk_level", "severity_level"):
+        if is_level_key(k):
             if isinstance(raw, str) and _key(raw) in LEVEL_WORDS:
                 return LEVEL_WORDS[_key(raw)] >= 2, LEVEL_WORDS[_key(raw)] / 3, 0.75
             f = number(raw)
@@ -168,15 +177,63 @@ def _item_decision(item: dict, cfg: ReaderConfig) -> tuple[bool | None, float | 
     return None, None, 0.0
 
 
-def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
+_TAG_BLOCK = re.compile(r"<(confidence|score|probability|certainty)>(.{0,64}?)</\1>", re.S | re.I)
+_XML_TAG = re.compile(r"</?[A-Za-z_][A-Za-z0-9_-]{0,30}>")
+
+
+def _untagged(text: str) -> tuple[str, bool]:
+    """Text without reasoning blocks and tags: ``"<think>...</think> Yes <confidence> High
+    </confidence>"`` -> ``"Yes"``. A ``<score> yes </score>`` block is the answer itself. The flag
+    says whether the model said its confidence was low."""
+    text = _THINK.sub(" ", text[:MAX_TEXT])
+    low = False
+    answer = None
+    for name, inner in _TAG_BLOCK.findall(text):
+        word = _key(inner)
+        if name.lower() == "score" and (word in POSITIVE_WORDS or word in NEGATIVE_WORDS):
+            answer = inner
+        elif word in ("low", "very_low"):
+            low = True
+    text = _XML_TAG.sub(" ", _TAG_BLOCK.sub(" ", text)).strip()
+    return (answer.strip() if answer is not None else text), low
+
+
+def _text_verdict(value: str) -> Reading | None:
+    """A whole answer that is one verdict word: yes/no, safe/unsafe, pass/fail, on-/off-topic."""
+    word = _key(value) if len(value) <= 64 else ""
+    if word in OFF_TOPIC_WORDS:
+        return Reading(findings=[Finding("off topic", True, None, "", 0.8)])
+    if word in ON_TOPIC_WORDS:
+        return Reading(verdict=False)
+    if word in POSITIVE_WORDS:
+        return Reading(verdict=True)
+    if word in NEGATIVE_WORDS:
+        return Reading(verdict=False)
+    return None
+
+
+def read_generic(value: Any, cfg: ReaderConfig, nested: int = 0) -> Reading:
     """Best-effort reader: flags, inverted flags, severities, likelihoods, scores, verdicts, entities."""
     reading = Reading()
     if isinstance(value, str):
-        word = _key(value) if len(value) <= 64 else ""
-        if word in POSITIVE_WORDS:
-            return Reading(verdict=True)
-        if word in NEGATIVE_WORDS:
-            return Reading(verdict=False)
+        if (verdict := _text_verdict(value.strip())) is not None:
+            return verdict
+        stripped = value.lstrip()
+        if stripped[:1] in ("{", "[") and nested < MAX_NESTED:  # JSON inside a string
+            try:
+                inner_value = json.loads(stripped[:MAX_TEXT])
+            except (ValueError, RecursionError):
+                inner_value = None
+            if isinstance(inner_value, (dict, list)) and inner_value:
+                return read_generic(inner_value, cfg, nested + 1)
+        if "<" in value:
+            text, low = _untagged(value)
+            if text != value.strip() and text and (verdict := _text_verdict(text.split()[0])) is not None:
+                if low and verdict.verdict:  # "Yes <confidence> Low </confidence>": unsure, for a person
+                    return Reading(findings=[Finding("needs review", True, None, "", 0.6)])
+                if verdict.verdict is not None and len(text.split()) == 1:
+                    return verdict
         if "\n" in value or value.lower().startswith(("safe", "unsafe")):
             lg = read_llama_guard(value, cfg)
             if lg.status == "ok":
@@ -196,6 +253,10 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
         counted, score, certainty = _item_decision(value, cfg)
         if counted is not None:  # a single {"label": ..., "score": ...} item
             return Reading(findings=[Finding(name, counted, score, "", certainty)])
+    if isinstance(value, dict) and (pair := _yes_no_probability(value, cfg)) is not None:
+        return pair
+    if isinstance(value, dict) and (aligned := _aligned_scores(value, cfg)) is not None:
+        return aligned
     if (
         isinstance(value, dict)
         and isinstance(value.get("value"), list)
@@ -223,14 +284,27 @@ def read_generic(value: Any, cfg: ReaderConfig) -> Reading:
             else Finding(f.category, False, f.score, f.path, f.certainty)
             for f in reading.findings
         ]
+    reading.findings = _flags_decide(reading.findings)
+    if not reading.findings and reading.verdict is None and isinstance(value, dict) and _acted(value):
+        # No detection field at all: what the deployment did ({"blocked": true}) is the only evidence
+        reading.verdict = True
+    if reading.verdict and not any(f.counted for f in reading.findings) and isinstance(value, dict):
+        # A positive verdict with nothing named: the reason may say what ("Regex match: Social
+        # security number"); a hint the taxonomy's aliases must confirm, never a guess.
+        reading.findings.extend(_reason_hints(value))
     if not reading.findings and reading.verdict is None and isinstance(value, dict):
         # A verdict as text under an output key: {"response": "unsafe\nS2"} (a Llama Guard worker),
-        # {"input": ..., "output": "Text was found that violates ... policy."} (a wrapper's sentence)
+        # {"input": ..., "output": "Text was found that violates ... policy."} (a wrapper's sentence),
+        # or a chat completion whose message is the guard model's answer
         for key, text in list(value.items())[:50]:
             if _key(key) in SENTENCE_KEYS and isinstance(text, str):
-                inner = read_generic(text, cfg)
+                inner = read_generic(text, cfg, nested + 1)
                 if inner.status == "ok":
                     return inner
+        if "choices" in value and nested < MAX_NESTED and isinstance(text := find_text(value), str):
+            inner = read_generic(text, cfg, nested + 1)
+            if inner.status == "ok":
+                return inner
         if any(_key(k) in EMPTY_ENTITY_KEYS and v == [] for k, v in list(value.items())[:50]):
             reading.verdict = False  # {"text": ..., "ents": []}: an entity list that found nothing
     if not reading.findings and reading.verdict is None:
@@ -279,7 +353,20 @@ def _walk(
             if stop is not None:  # {"stopReason": "guardrail_intervened"}: a safety system intervened
                 yield Finding(stop, True, None, child, 0.8)
             continue
-        if k in META_KEYS:
+        if k in META_KEYS or "refusal" in k:  # a refusal is the model declining, not a harm
+            continue
+        if is_custom_list_key(k) and isinstance(item, (list, dict)):
+            if _any_hit(item):  # a customer's own list matched: a policy hit; its "match" is content
+                reading.verdict = True
+            continue
+        if (
+            isinstance(item, bool)
+            and parent
+            and _is_inverted_key(_key(parent))
+            and not (k in VERDICT_KEYS or _is_inverted_key(k))
+        ):
+            # {"results_valid": {"Toxicity": false}}: the map says which checks passed
+            yield Finding(str(key)[:200], not item, None, child, 0.8)
             continue
         if isinstance(item, bool):
             if k in VERDICT_KEYS or (not parent and ("harmful" in k or _is_inverted_key(k))):
@@ -320,14 +407,10 @@ def _walk(
                     "decision",
                 ):
                     yield Finding(item.strip()[:200], True, unit_score(value.get("score")), child, 0.7)
-            elif (
-                k in ("severity", "level", "risk_level", "likelihood")
-                or word in LEVEL_WORDS
-                or word in DLP_LIKELIHOOD
-            ):
+            elif is_level_key(k) or k == "likelihood" or word in LEVEL_WORDS or word in DLP_LIKELIHOOD:
                 if word in LEVEL_WORDS:
                     yield Finding(
-                        (parent if k in ("severity", "level", "risk_level") and parent else str(key))[:200],
+                        (parent if is_level_key(k) and parent else str(key))[:200],
                         LEVEL_WORDS[word] >= 2,
                         LEVEL_WORDS[word] / 3,
                         child,
@@ -389,3 +472,116 @@ def _has_nested_signal(item: dict) -> bool:
         and not (isinstance(v, dict) and {_key(x) for x in v} <= NAME_OBJECT_KEYS)
         for k, v in item.items()
     )
+
+
+def _any_hit(item: Any) -> bool:
+    """Does a custom list section hold a hit (a non-empty list, or an item not marked undetected)?"""
+    items = item if isinstance(item, list) else [item]
+    return any(
+        (isinstance(x, dict) and x.get("detected", True) is not False and x) or isinstance(x, str)
+        for x in items[:100]
+    )
+
+
+_POLICY_KEYS = ("policy", "policy_name", "risk", "risk_name", "category", "harm_type", "name")
+
+
+def _yes_no_probability(value: dict, cfg: ReaderConfig) -> Reading | None:
+    """``{"Yes": 0.83, "No": 0.17}``: a guard model's probabilities of its two answers, with the
+    policy it judged when the record names it (``{"policy": "harassment", "Yes": ..., "No": ...}``)."""
+    keys = {_key(k): k for k in list(value)[:20]}
+    if "yes" not in keys or "no" not in keys:
+        return None
+    p_yes, p_no = unit_score(value[keys["yes"]]), unit_score(value[keys["no"]])
+    if p_yes is None or p_no is None:
+        return None
+    counted = p_yes >= cfg.threshold and p_yes >= p_no
+    name = next((category_name(value[k]) for k in _POLICY_KEYS if isinstance(value.get(k), str)), None)
+    if name is None or _key(name) in NOT_CATEGORY_WORDS:
+        return Reading(verdict=counted)
+    return Reading(findings=[Finding(name, counted, p_yes, "", 0.75, True)])
+
+
+_NAME_LIST_KEYS = frozenset(
+    ("policies", "policy", "categories", "labels", "names", "classes", "risks", "harms")
+)
+
+
+def _aligned_scores(value: dict, cfg: ReaderConfig) -> Reading | None:
+    """A list of names beside a list of the same length of scores or ``[p_no, p_yes]`` pairs:
+    ``{"policies": ["hate", "violence"], "probabilities": [[0.9, 0.1], [0.2, 0.8]]}``. A pair's second
+    value is the "yes" probability (the positive class comes second, as in a softmax over No/Yes)."""
+    names = next(
+        (
+            v
+            for k, v in list(value.items())[:50]
+            if _key(k) in _NAME_LIST_KEYS
+            and isinstance(v, list)
+            and 0 < len(v) <= 500
+            and all(isinstance(x, str) for x in v)
+        ),
+        None,
+    )
+    if names is None:
+        return None
+    for key, column in list(value.items())[:50]:
+        if not isinstance(column, list) or len(column) != len(names) or column is names:
+            continue
+        if all(isinstance(x, list) and len(x) == 2 for x in column):
+            scores = [unit_score(x[1]) for x in column]
+        else:
+            scores = [unit_score(x) for x in column]
+        if any(score is None for score in scores):
+            continue
+        findings = [
+            Finding(str(n).strip()[:200], score >= cfg.threshold, score, f"{key}[{i}]", 0.75, True)
+            for i, (n, score) in enumerate(zip(names, scores, strict=True))
+        ]
+        return Reading(findings=findings)
+    return None
+
+
+def _flags_decide(findings: list[Finding]) -> list[Finding]:
+    """A category decided by a flag (no score) is not decided again by a score elsewhere in the
+    output: LLM Guard's ``results_valid`` says which scanner failed, its ``results_score`` only how
+    much (the product's contract: a flag decides over any score)."""
+    flagged = {_key(f.category) for f in findings if f.score is None and f.certainty >= 0.8}
+    if not flagged:
+        return findings
+    return [f for f in findings if f.score is None or _key(f.category) not in flagged]
+
+
+def _reason_hints(value: dict, depth: int = 0) -> list[Finding]:
+    """Prose reasons of a positive verdict, as hints (see :attr:`Finding.hint`)."""
+    hints = []
+    for key, item in list(value.items())[:50]:
+        k = _key(key)
+        if k in REASON_KEYS:
+            texts = item if isinstance(item, list) else [item]
+            for text in texts[:10]:
+                if isinstance(text, str) and 3 <= len(text.strip()) <= 300:
+                    hints.append(Finding(text.strip()[:200], True, None, str(key), 0.7, hint=True))
+        elif isinstance(item, dict) and depth < 2 and k not in META_KEYS:
+            hints.extend(_reason_hints(item, depth + 1))
+    return hints[:10]
+
+
+_ACTION_WORDS = frozenset(
+    ("blocked", "block", "deny", "denied", "guardrail_intervened", "intervened", "rejected")
+)
+
+
+def _acted(value: dict) -> bool:
+    """Did the deployment block (``{"blocked": true}``, ``{"action": "BLOCKED"}``)? Used only when an
+    output has no detection field: what a classifier found decides over what the deployment did."""
+    for key, item in list(value.items())[:50]:
+        k = _key(key)
+        if k in ("blocked", "filtered", "intervened", "is_blocked") and item is True:
+            return True
+        if (
+            k in ("action", "decision", "guardrail_action")
+            and isinstance(item, str)
+            and _key(item) in _ACTION_WORDS
+        ):
+            return True
+    return False

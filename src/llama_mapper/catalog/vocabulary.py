@@ -135,6 +135,11 @@ POSITIVE_WORDS = frozenset(
         "blocked",
         "fail",
         "failed",
+        "block",
+        "deny",
+        "denied",
+        "reject",
+        "rejected",
         "positive",
         "attack",
         "injection",
@@ -224,6 +229,9 @@ SIGNAL_KEYS = (
     "likelihood",
     "is_valid",
     "confidence",
+    "riskLevel",
+    "risk_level",
+    "level",
 )
 CONTAINER_HINTS = (
     "categories",
@@ -258,7 +266,7 @@ REVIEW_WORDS = frozenset(
 # Stop or finish reasons that mean a safety system intervened (Bedrock Converse, Anthropic, OpenAI,
 # Gemini), named by what they are; normal reasons (stop, end_turn, length...) are no finding.
 _TOPIC_POLICY = re.compile(
-    r"(?:^|_)(?:topic_?polic(?:y|ies)|(?:denied|banned|restricted|blocked)_topics?)(?:_|$)"
+    r"(?:^|_)(?:topic_?polic(?:y|ies)|(?:denied|banned|restricted|blocked)_topics?|topics)(?:_|$)"
 )
 STOP_REASON_KEYS = frozenset(("stop_reason", "stopreason", "finish_reason", "finishreason", "done_reason"))
 INTERVENTION_STOPS = {
@@ -290,6 +298,35 @@ def key_value_text(text: str) -> dict[str, Any] | None:
 
 
 INVERTED_SUFFIXES = ("_passed", "_valid", "_safe", "_ok", "_allowed", "_compliant")
+INVERTED_PREFIXES = ("passed_", "valid_", "is_valid_", "safe_", "allowed_")
+# Topical verdicts (a topic-control model's whole answer): off-topic is a finding, on-topic is clean.
+OFF_TOPIC_WORDS = frozenset(
+    ("off_topic", "offtopic", "out_of_scope", "not_relevant", "irrelevant", "unrelated")
+)
+ON_TOPIC_WORDS = frozenset(("on_topic", "ontopic", "in_scope", "relevant", "in_topic"))
+# Prose that explains a positive verdict: "Regex match: Social security number", "likely to be a
+# prompt injection". Read for a category only when the output flags and names nothing else.
+REASON_KEYS = frozenset(
+    ("reason", "reasons", "explanation", "rationale", "justification", "message", "detail", "details")
+    + ("description", "why", "reasoning", "violation_reason", "block_reason", "blocked_reason")
+)
+# A customer's own word list or blocklist hit ({"customWords": [{"match": ...}]}): a policy hit whose
+# "match" is the user's content, never a category.
+_CUSTOM_LIST = re.compile(
+    r"(?:^|_)(?:custom_?words?|custom_?(?:block|deny)_?lists?|(?:block|deny)_?lists?)(?:_|$)"
+)
+# Keys that hold a level: severity, riskLevel (an older API's name for it), harm_level...
+_LEVEL_KEY = re.compile(r"(?:^|_)(?:severity|level|risk_?level|severity_?level|harm_?level)$")
+
+
+def is_custom_list_key(k: str) -> bool:
+    """``customWords``, ``custom_blocklists``, ``blocklist``: a customer list, not a category."""
+    return bool(_CUSTOM_LIST.search(k))
+
+
+def is_level_key(k: str) -> bool:
+    """``severity``, ``riskLevel`` (normalised ``risklevel``), ``severity_level``, not ``log_level``."""
+    return bool(_LEVEL_KEY.search(k)) and not k.startswith(("log", "debug", "trace", "verbosity"))
 
 
 _VERDICT_SENTENCE = re.compile(
@@ -332,7 +369,7 @@ def _is_verdict_key(k: str) -> bool:
 @lru_cache(maxsize=8192)
 def _is_inverted_key(k: str) -> bool:
     """``is_valid``, ``validation_passed``, ``is_safe``: false means flagged."""
-    return k in INVERTED_KEYS or k.endswith(INVERTED_SUFFIXES)
+    return k in INVERTED_KEYS or k.endswith(INVERTED_SUFFIXES) or k.startswith(INVERTED_PREFIXES)
 
 
 # Values of a category key that are a verdict or an action, not a category: Granite Guardian's

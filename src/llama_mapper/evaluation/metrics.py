@@ -18,6 +18,8 @@ from typing import Any
 
 from llama_mapper.evaluation.calibration import expected_calibration_error
 
+CONFIDENT = 0.8  # an event at or above this confidence is one an auditor trusts
+
 
 def exact_set(gold: Iterable[str], predicted: Iterable[str] | None) -> bool:
     """One request: the predicted labels are the gold labels (order and repeats ignored); no
@@ -110,8 +112,12 @@ def summarise(
     for i, case in enumerate(cases):
         per_detector[case.get("set_detector") or case["detector"]].append(i)
     n = len(cases)
+    confident = [i for i in range(n) if confidence[i] >= CONFIDENT]
     return {
         "n": n,
+        # answers an auditor would trust (confidence >= 0.8): how many, and how many of them are wrong
+        "confident_n": len(confident),
+        "confident_wrong": sum(not correct[i] for i in confident),
         "schema_valid": sum(valid) / n if n else float("nan"),
         "exact_match": exact_set_accuracy(gold, predicted),
         "micro_f1": micro_f1(gold, predicted),

@@ -148,14 +148,16 @@ def headline(results: Mapping[str, Any]) -> dict[str, dict[str, float]]:
 def markdown_table(results: Mapping[str, Any]) -> str:
     """One row per (set, route), the columns of ``eval_results.json``."""
     lines = [
-        "| set | route | n | schema-valid | exact-set | micro F1 | macro F1 | fallback | ECE | p50 ms | p95 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| set | route | n | schema-valid | exact-set | micro F1 | macro F1 | fallback | ECE"
+        " | wrong at >= 0.8 | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for set_name, routes in results["sets"].items():
         for route, m in routes.items():
             lines.append(
                 f"| {set_name} | {route} | {m['n']} | {m['schema_valid']:.1%} | {m['exact_match']:.3f} | "
                 f"{m['micro_f1']:.3f} | {m['macro_f1']:.3f} | {m['fallback_rate']:.1%} | {m['ece']:.3f} | "
+                f"{m.get('confident_wrong', 0)} of {m.get('confident_n', 0)} | "
                 f"{m['latency_ms']['p50']:.1f} | {m['latency_ms']['p95']:.1f} |"
             )
     return "\n".join(lines)

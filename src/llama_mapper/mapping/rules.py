@@ -192,6 +192,18 @@ class RulesMapper:
         label, quality = match
         return (() if label == SAFE else (label,)), quality * (0.9 if detector is not None else 1.0)
 
+    def _hint_labels(self, prose: str) -> tuple[tuple[str, ...], float] | None:
+        """Labels for a reason written in prose: only a name of two words or more ("social security
+        number", "prompt injection") or a near-whole-text name says what the verdict was about; one
+        word inside a sentence ("date", "name") is too weak. Never safe, never sure."""
+        found = self.taxonomy.phrase_match(prose)
+        if found is None:
+            return None
+        label, alias_words, text_words = found
+        if label == SAFE or (alias_words < 2 and text_words > 2):
+            return None
+        return (label,), round(0.5 + 0.4 * alias_words / text_words, 3)
+
     def resolve(self, detector_name: str, output: Any) -> Resolution:
         """Read an output and map its counted categories to labels."""
         detector = self.catalog.get(detector_name)
@@ -209,9 +221,14 @@ class RulesMapper:
         for finding in reading.findings:
             if not finding.counted:
                 continue
-            mapped = self.label_category(finding.category, detector)
+            mapped = (
+                self._hint_labels(finding.category)
+                if finding.hint
+                else self.label_category(finding.category, detector)
+            )
             if mapped is None:
-                unresolved.append(finding)
+                if not finding.hint:  # prose no alias explains says nothing: the verdict decides
+                    unresolved.append(finding)
                 continue
             names, certainty = mapped
             if certainty < 1.0:

@@ -92,12 +92,23 @@ class Taxonomy:
         return found
 
     def _match(self, text: str) -> tuple[str, float] | None:
+        found = self.phrase_match(text)
+        if found is None:
+            return None
+        label, alias_words, text_words = found
+        if alias_words == text_words:
+            return label, 1.0
+        # Coverage: how much of the text the alias explains.
+        return label, round(0.5 + 0.4 * alias_words / text_words, 3)
+
+    def phrase_match(self, text: str) -> tuple[str, int, int] | None:
+        """The label of the longest alias found in ``text``, as ``(label, alias words, text words)``."""
         norm = normalize_text(text)
         if not norm:
             return None
-        if norm in self._alias_index:
-            return self._alias_index[norm], 1.0
         words = norm.split()
+        if norm in self._alias_index:
+            return self._alias_index[norm], len(words), len(words)
         padded = f" {norm} "
         best: tuple[int, str] | None = None
         for alias, label in self._alias_index.items():
@@ -105,10 +116,7 @@ class Taxonomy:
                 length = len(alias.split())
                 if best is None or length > best[0]:
                     best = (length, label)
-        if best is None:
-            return None
-        # Coverage: how much of the text the alias explains.
-        return best[1], round(0.5 + 0.4 * best[0] / len(words), 3)
+        return None if best is None else (best[1], best[0], len(words))
 
 
 @cache

@@ -18,6 +18,7 @@ from typing import Any
 MAX_NODES = 20_000  # JSON nodes a reader may visit
 MAX_DEPTH = 24  # nesting depth a reader descends to
 MAX_TEXT = 100_000  # characters of a text output that are parsed
+MALFORMED = "malformed or truncated JSON"
 
 
 @dataclass(slots=True)  # not frozen: frozen dataclasses are ~3x slower to build, and readers make many
@@ -119,7 +120,7 @@ def parse_output(output: Any) -> tuple[Any, str | None]:
             try:
                 return json.loads(text), None
             except (ValueError, RecursionError):
-                return None, "malformed or truncated JSON"
+                return None, MALFORMED
         if text in ("null", "None"):
             return None, "empty output"
         if text[0] == "<" and _HTML_PAGE.match(text):

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from llama_mapper.catalog.base import Reader, ReaderConfig, Reading, error_reason, parse_output
+from llama_mapper.catalog.base import MALFORMED, Reader, ReaderConfig, Reading, error_reason, parse_output
 from llama_mapper.catalog.formats import READERS as FAMILY_READERS
+from llama_mapper.catalog.formats import READS_ERROR_BODIES
 from llama_mapper.catalog.generic import read_generic
 from llama_mapper.catalog.vendors import (
     azure_filtered_error,
@@ -63,9 +64,20 @@ def read(output: Any, format: str = "generic", cfg: ReaderConfig | None = None) 
     """
     cfg = cfg or ReaderConfig()
     value, problem = parse_output(output)
+    if problem == MALFORMED and format in READERS and format != "generic" and isinstance(output, str):
+        # A text-emitting model may write near-JSON ({"SCORE": PASS}): its own reader may still read it
+        try:
+            reading = READERS[format](output.strip(), cfg)
+        except (RecursionError, TypeError, ValueError, AttributeError, KeyError):
+            reading = Reading(status="unreadable")
+        if reading.status == "ok":
+            return reading
     if problem:
         return Reading(status="error", reason=problem)
-    if (reason := error_reason(value)) is not None:
+    if (reason := error_reason(value)) is not None and format in READS_ERROR_BODIES:
+        reading = READERS[format](value, cfg)
+        return reading if reading.status == "ok" else Reading(status="error", reason=reason)
+    if reason is not None:
         filtered = azure_filtered_error(value) if format == "azure_content_safety" else None
         if filtered is None:
             return Reading(status="error", reason=reason)

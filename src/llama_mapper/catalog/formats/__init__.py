@@ -17,6 +17,9 @@ from llama_mapper.catalog.formats import (
 )
 
 READERS: dict[str, Reader] = {}
+# formats whose reader reads the vendor's error body itself (Azure OpenAI refuses a request with a
+# 400 error that carries the content filter's findings: those are the finding, not an error)
+READS_ERROR_BODIES: frozenset[str] = frozenset(getattr(aws_azure, "READS_ERROR_BODIES", frozenset()))
 for _module in (aws_azure, google_mistral_lakera, llama_guard_nvidia, guard_models, scanners, dlp_moderation):
     for _name, _reader in _module.READERS.items():
         if _name in READERS:

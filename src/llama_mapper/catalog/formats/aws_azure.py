@@ -82,11 +82,8 @@ _CHECKS = (  # InvokeGuardrailChecks: (section, name field, score field)
     ("sensitiveInformation", "type", "confidenceScore"),
 )
 _TRACE_KEYS = ("inputAssessment", "outputAssessments", "input", "outputs", "inputAssessments")
-_BARE_TRACE_KEYS = (
-    "inputAssessment",
-    "outputAssessments",
-    "inputAssessments",
-)  # not ApplyGuardrail's "outputs"
+# The keys that make a bare trace object recognisable (not "input"/"outputs": ApplyGuardrail has "outputs").
+_BARE_TRACE_KEYS = ("inputAssessment", "outputAssessments", "inputAssessments")
 _ERROR_ONLY = {"message", "Message", "__type", "code", "Code", "reason", "Reason", "originalStatusCode"}
 
 
@@ -116,10 +113,18 @@ class _Bedrock:
         self.acted = False  # an overall action field was read (NONE or intervened)
         self.errored = False
 
-    def add(self, name: Any, counted: bool, path: str, score: float | None = None, by_score: bool = False):
+    def add(
+        self,
+        name: Any,
+        counted: bool,
+        path: str,
+        score: float | None = None,
+        by_score: bool = False,
+        certainty: float = 1.0,
+    ):
         category = category_name(name)
         if category and self.budget.take():
-            self.reading.findings.append(Finding(category, counted, score, path, 1.0, by_score))
+            self.reading.findings.append(Finding(category, counted, score, path, certainty, by_score))
 
     def action(self, value: Any) -> None:
         word = _word(value)
@@ -151,7 +156,9 @@ class _Bedrock:
                     _word(entry.get("type")), _entry_counts(entry), "sensitiveInformationPolicy.piiEntities"
                 )
             for entry in _dicts(sensitive.get("regexes")):
-                self.add("regexes", _entry_counts(entry), "sensitiveInformationPolicy.regexes")
+                # a customer's own pattern: what it matches is only in its free-text name, so the
+                # label (PII.Other) is never as sure as a documented entity type's
+                self.add("regexes", _entry_counts(entry), "sensitiveInformationPolicy.regexes", certainty=0.7)
         grounding = item.get("contextualGroundingPolicy")
         for entry in _dicts(grounding.get("filters") if isinstance(grounding, dict) else None):
             self.add(

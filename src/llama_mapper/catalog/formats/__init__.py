@@ -16,12 +16,18 @@ from llama_mapper.catalog.formats import (
     scanners,
 )
 
+_FAMILIES = (aws_azure, google_mistral_lakera, llama_guard_nvidia, guard_models, scanners, dlp_moderation)
+
 READERS: dict[str, Reader] = {}
-# formats whose reader reads the vendor's error body itself (Azure OpenAI refuses a request with a
-# 400 error that carries the content filter's findings: those are the finding, not an error)
-READS_ERROR_BODIES: frozenset[str] = frozenset(getattr(aws_azure, "READS_ERROR_BODIES", frozenset()))
-for _module in (aws_azure, google_mistral_lakera, llama_guard_nvidia, guard_models, scanners, dlp_moderation):
+for _module in _FAMILIES:
     for _name, _reader in _module.READERS.items():
         if _name in READERS:
             raise ValueError(f"format {_name!r} is defined twice")
         READERS[_name] = _reader
+
+# Formats whose reader reads the vendor's error body itself: Azure OpenAI refuses a request with a 400
+# error that carries the content filter's findings, Mistral's guardrails with a 403 that names the
+# violated category, LiteLLM's Lakera hook with Lakera's verdict. Those bodies are findings.
+READS_ERROR_BODIES: frozenset[str] = frozenset().union(
+    *(getattr(module, "READS_ERROR_BODIES", frozenset()) for module in _FAMILIES)
+)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import islice
 from typing import Any
 
 from llama_mapper.catalog.base import (
@@ -25,7 +26,6 @@ from llama_mapper.catalog.base import (
     Reader,
     ReaderConfig,
     Reading,
-    category_name,
     first_key,
     number,
     unit_score,
@@ -38,6 +38,27 @@ MAX_KEYS = 200  # keys of a map a reader looks at
 def _dicts(value: Any) -> list[dict]:
     """The dict items of a list (bounded); [] for anything else."""
     return [v for v in value[:MAX_ITEMS] if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _pairs(value: dict, limit: int = MAX_KEYS) -> list[tuple[Any, Any]]:
+    """The first ``limit`` (key, value) pairs of a map, without copying a huge one."""
+    return list(islice(value.items(), limit))
+
+
+def _keys(*maps: dict) -> list[Any]:
+    """The keys of several maps, each once, in order (bounded)."""
+    return list(dict.fromkeys(k for m in maps for k in islice(m, MAX_KEYS)))[:MAX_KEYS]
+
+
+def _name(value: Any) -> str | None:
+    """A category name: a non-empty string (cut to 200 characters), or the string ``name`` of a
+    ``{"name": ...}`` object (one level only: no recursion on hostile nesting)."""
+    if isinstance(value, dict):
+        value = value.get("name")
+    if isinstance(value, str):
+        text = value.strip()
+        return text[:200] if text else None
+    return None
 
 
 def _items(value: Any) -> list[dict]:
@@ -54,7 +75,7 @@ def _flag(value: Any) -> bool | None:
     """A boolean, also from the strings "true"/"false" (printed SDK objects)."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+    if isinstance(value, str) and len(value) <= 8 and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     return None
 
@@ -133,7 +154,7 @@ def read_google_nl_moderation(value: Any, cfg: ReaderConfig) -> Reading:
     budget = Budget()
     for i, categories in enumerate(lists):
         for item in _dicts(categories):
-            name = category_name(item.get("name"))
+            name = _name(item.get("name"))
             if not name or not budget.take():
                 continue
             raw = item.get("confidence")
@@ -205,6 +226,9 @@ _VERTEX_FINISH = (
     "MALFORMED_FUNCTION_CALL",
     "MODEL_ARMOR",
 )
+# Reasons whose ratings say why ("Inspect safety_ratings to understand which safety category blocked it").
+_RATED_REASONS = {"SAFETY", "IMAGE_SAFETY"}
+_PALM_BLOCK_REASONS = ("BLOCKED_REASON_UNSPECIFIED", "SAFETY", "OTHER")
 _UNBLOCKED = {"", "BLOCK_REASON_UNSPECIFIED", "BLOCKED_REASON_UNSPECIFIED"}
 # Finish reasons that say the candidate was stopped by a safety, policy or data-protection filter.
 _SAFETY_FINISH = {
@@ -247,7 +271,7 @@ def _enum_name(value: Any, names: tuple[str, ...], prefix: str) -> str:
     if (n := _enum_int(value)) is not None:
         return names[n] if n < len(names) else f"{prefix}{n}"
     word = _gword(value)
-    return word if word else category_name(value) or ""
+    return word if word else _name(value) or ""
 
 
 class _Gemini:
@@ -262,13 +286,15 @@ class _Gemini:
         self.low = False  # a rating at LOW, the highest level below the counting line
 
     def add(self, name: str, counted: bool, path: str, score: float | None = None, by_score: bool = False):
-        if name and self.budget.take():
+        if name:
             self.reading.findings.append(Finding(name[:200], counted, score, path, 1.0, by_score))
 
     def ratings(self, ratings: Any, path: str) -> bool:
         """One safetyRatings list; True when a rating in it counts."""
         hit = False
         for rating in _dicts(ratings):
+            if not self.budget.take():
+                break
             names = _VERTEX_CATEGORIES if self.vertex else _GEMINI_CATEGORIES
             name = _enum_name(rating.get("category"), names, "HARM_CATEGORY_")
             if not name:
@@ -298,29 +324,42 @@ class _Gemini:
 
     def reason(self, value: Any, names: tuple[str, ...], path: str, rated: bool, block: bool) -> None:
         """A blockReason (any value but unspecified means blocked) or a finishReason (only the safety
-        ones count); SAFETY counts only when no rating of the same object does (its ratings say why)."""
-        if value is None:
+        ones count); SAFETY and IMAGE_SAFETY count only when no rating of the same object does (then the
+        ratings say why)."""
+        if value is None or not self.budget.take():
             return
         name = _enum_name(value, names, "BLOCK_REASON_" if block else "FINISH_REASON_")
         if not name:
             return
         stopped = name not in _UNBLOCKED if block else name in _SAFETY_FINISH
         self.blocked = self.blocked or stopped
-        self.add(name, stopped and not (name == "SAFETY" and rated), path)
+        self.add(name, stopped and not (name in _RATED_REASONS and rated), path)
 
     def response(self, value: dict) -> None:
+        if not self.budget.take():
+            return
         if isinstance(value.get("error"), dict) and value["error"]:
             self.errored = True  # a streamed error chunk: [{"error": {"code": 429, ...}}]
             return
         feedback = first_key(value, _FEEDBACK)
         candidates = value.get("candidates")
         bare = any(k in value for k in (*_RATINGS, *_BLOCK, *_FINISH_KEYS))
+        palm = first_key(value, ("safetyFeedback", "safety_feedback"))
+        filters = _dicts(value.get("filters"))
+        if isinstance(palm, list) or any("reason" in f for f in filters):
+            self.seen = True  # PaLM generateText: filters[].reason and safetyFeedback[].rating
+            ratings = [fb.get("rating") for fb in _dicts(palm) if isinstance(fb.get("rating"), dict)]
+            rated = self.ratings(ratings, "safetyFeedback")
+            for item in filters:
+                self.reason(item.get("reason"), _PALM_BLOCK_REASONS, "filters", rated, True)
         if not isinstance(feedback, dict) and not isinstance(candidates, list) and not bare:
             return
         self.seen = True
         if isinstance(feedback, dict):
             self.part(feedback, "promptFeedback")
         for i, candidate in enumerate(_dicts(candidates)):
+            if self.budget.left <= 0:
+                break
             self.part(candidate, f"candidates[{i}]")
         if bare:
             self.part(value, "")  # a bare candidate or promptFeedback object
@@ -434,7 +473,6 @@ class _ModelArmor:
         self.seen = False
         self.matched = False  # a top-level filterMatchState MATCH_FOUND
         self.failed = False  # the answer "nothing found" cannot be trusted
-        self.gemini_blocked = False
 
     def add(self, name: str, counted: bool, path: str) -> None:
         if name and self.budget.take():
@@ -469,7 +507,7 @@ class _ModelArmor:
             self.failed = True
         entries: list[tuple[str, Any]] = []
         if isinstance(filters, dict):
-            entries = [(str(k), v) for k, v in list(filters.items())[:MAX_KEYS]]
+            entries = [(str(k), v) for k, v in _pairs(filters)]
         elif isinstance(filters, list):  # some parsers turn the map into a list of FilterResult objects
             entries = [("", v) for v in _dicts(filters)]
         ran = 0
@@ -483,7 +521,7 @@ class _ModelArmor:
         if not isinstance(wrapper, dict):
             return 0
         inner = None
-        for key, item in list(wrapper.items())[:8]:
+        for key, item in _pairs(wrapper, 8):
             if _lenient(key) in _WRAPPERS and isinstance(item, dict):
                 name = name or _WRAPPERS[_lenient(key)]
                 inner = item
@@ -494,7 +532,7 @@ class _ModelArmor:
             inner = next(
                 (
                     item
-                    for item in list(wrapper.values())[:8]
+                    for item in islice(wrapper.values(), 8)
                     if isinstance(item, dict) and any(k in item for k in ("matchState", "match_state"))
                 ),
                 None,
@@ -509,7 +547,7 @@ class _ModelArmor:
         types = first_key(inner, ("raiFilterTypeResults", "rai_filter_type_results"))
         if isinstance(types, dict) and types:
             hit = False
-            for key, item in list(types.items())[:MAX_KEYS]:
+            for key, item in _pairs(types):
                 if isinstance(item, dict):
                     found = _state(first_key(item, ("matchState", "match_state")), _MATCH) == "MATCH_FOUND"
                     hit = hit or found
@@ -531,12 +569,12 @@ class _ModelArmor:
         match = _state(first_key(inner, ("matchState", "match_state")), _MATCH)
         types: list[str] = []
         for finding in _dicts(inner.get("findings")):
-            found = category_name(first_key(finding, ("infoType", "info_type")))
+            found = _name(first_key(finding, ("infoType", "info_type")))
             if found:
                 types.append(found)
         listed = first_key(inner, ("infoTypes", "info_types"))
         for item in listed[:MAX_ITEMS] if isinstance(listed, list) else []:
-            found = category_name(item)
+            found = _name(item)
             if found:
                 types.append(found)
         if match == "MATCH_FOUND" or (types and not match):
@@ -557,7 +595,7 @@ class _ModelArmor:
             if isinstance(part, dict):
                 reason = first_key(part, (*_BLOCK, *_FINISH_KEYS))
                 if _gword(reason) == MODEL_ARMOR:
-                    self.seen = self.gemini_blocked = True
+                    self.seen = True
                     self.add(MODEL_ARMOR, True, "promptFeedback.blockReason")
 
     def result(self) -> Reading:
@@ -600,7 +638,7 @@ def _mistral_guardrail(config: dict, reading: Reading, budget: Budget, path: str
         block = config.get(key)
         if not isinstance(block, dict):
             continue
-        for name, item in list(block.items())[:MAX_KEYS]:
+        for name, item in _pairs(block):
             if isinstance(item, dict):
                 flag = _flag(item.get("violated"))
                 score = unit_score(item.get("score"))
@@ -677,7 +715,7 @@ def read_mistral_moderation(value: Any, cfg: ReaderConfig) -> Reading:
             if not flags and not scores:
                 continue
             seen = True
-            for name in list(dict.fromkeys([*flags, *scores]))[:MAX_KEYS]:
+            for name in _keys(flags, scores):
                 if not budget.take():
                     break
                 score = unit_score(scores.get(name))
@@ -700,7 +738,6 @@ def read_mistral_moderation(value: Any, cfg: ReaderConfig) -> Reading:
 # Lakera Guard: v1 endpoints, v2 /guard and /guard/results, gateway wrappers
 # ---------------------------------------------------------------------------------------------
 
-LAKERA_FLAGGED = "flagged"  # not emitted: a flagged verdict with no detector is left to the rules
 _LAKERA_LEVELS = {"l1confident": 1, "l2verylikely": 2, "l3likely": 3, "l4lesslikely": 4, "l5unlikely": 5}
 LAKERA_REVIEW = "l3_likely"  # catalog category of results-endpoint levels L3/L4 with nothing higher
 _PII_TYPE_KEYS = ("detector_type", "entity_type", "entityType", "type", "label")
@@ -727,7 +764,7 @@ class _Lakera:
         self.flagged: bool | None = None
 
     def add(self, name: Any, counted: bool, path: str, score: float | None = None, by_score: bool = False):
-        category = category_name(name)
+        category = _name(name)
         if category and self.budget.take():
             self.reading.findings.append(Finding(category, counted, score, path, 1.0, by_score))
 
@@ -794,7 +831,7 @@ class _Lakera:
         flags = flags if isinstance(flags, dict) else {}
         scores = scores if isinstance(scores, dict) else {}
         self.flag(result.get("flagged"))
-        for name in list(dict.fromkeys([*flags, *scores]))[:MAX_KEYS]:
+        for name in _keys(flags, scores):
             self.seen = True
             score = unit_score(scores.get(name))
             if flags:

@@ -449,8 +449,12 @@ def test_detector_names_found_inside_longer_names(mapper):
     assert catalog.get("langchain OpenAIModerationChain").name == "openai-moderation"
     assert catalog.get("cloudflare workers-ai llama guard").name == "llama-guard"
     assert catalog.get("my presidio wrapper").name == "presidio"
-    assert catalog.get("meta-llama/Meta-Llama-Guard-2-8B") is None  # Llama Guard 2 numbers codes differently
-    assert catalog.get("nemoguard content safety") is None  # "content safety" is not Azure's brand
+    # each Llama Guard version has its own code table: a name finds its own version's entry
+    assert catalog.get("meta-llama/Meta-Llama-Guard-2-8B").name == "llama-guard-2"
+    assert catalog.get("meta-llama/LlamaGuard-7b").name == "llama-guard-1"
+    assert catalog.get("meta-llama/Llama-Guard-4-12B").name == "llama-guard-4"
+    assert catalog.get("meta-llama/Llama-Guard-3-8B").name == "llama-guard"
+    assert catalog.get("nemoguard content safety").name != "azure-content-safety"  # not Azure's brand
     assert catalog.get("KoalaAI/Text-Moderation") is None  # nor is "text moderation" OpenAI's
 
 
@@ -523,3 +527,20 @@ def test_hostile_outputs_never_raise_and_stay_in_the_taxonomy(mapper, detector, 
 def test_bad_requests_get_a_clear_error(raw, message):
     with pytest.raises(RequestError, match=message):
         MapRequest.from_dict(raw)
+
+
+def test_an_include_maps_a_shared_vocabulary_in_one_place(mapper):
+    """Model Armor's SDP filter reports Google DLP infoTypes: its entry includes google-dlp's map."""
+    from llama_mapper.catalog import with_includes
+
+    armor, dlp = mapper.catalog.detectors["model-armor"], mapper.catalog.detectors["google-dlp"]
+    for info_type in (
+        "US_SOCIAL_SECURITY_NUMBER",
+        "EMAIL_ADDRESS",
+        "FRANCE_PASSPORT",
+        "SPAIN_SOCIAL_SECURITY_NUMBER",
+    ):
+        assert armor.labels_for(info_type) == dlp.labels_for(info_type) is not None
+    assert armor.labels_for("csam") == ("HARM.VIOLENCE.ChildSexualAbuse",)  # its own categories stay
+    with pytest.raises(ValueError, match="no catalog entry named 'nope'"):
+        with_includes({"name": "x", "include": ["nope"]}, {})

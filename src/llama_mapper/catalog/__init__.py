@@ -170,11 +170,37 @@ def _detector_files():
 def load_catalog(taxonomy_version: str | None = None) -> Catalog:
     """Load every bundled detector file (cached); labels are checked against the taxonomy."""
     taxonomy = load_taxonomy(taxonomy_version) if taxonomy_version else load_taxonomy()
-    detectors = []
+    raws = {}
     for path in _detector_files():
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-            detectors.append(Detector.from_dict(raw, taxonomy))
-        except (yaml.YAMLError, ValueError, TypeError) as err:
+            raws[path.name] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
             raise ValueError(f"catalog file {path.name}: {err}") from err
+    by_name = {raw.get("name"): raw for raw in raws.values() if isinstance(raw, dict)}
+    detectors = []
+    for filename, raw in raws.items():
+        try:
+            detectors.append(Detector.from_dict(with_includes(raw, by_name), taxonomy))
+        except (ValueError, TypeError, AttributeError) as err:
+            raise ValueError(f"catalog file {filename}: {err}") from err
     return Catalog(detectors)
+
+
+def with_includes(raw: dict[str, Any], by_name: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An entry with the categories and patterns of the entries it ``include:``s (one level; its own
+    win): Model Armor's SDP filter reports Google DLP infoTypes, mapped once, in google-dlp.yaml."""
+    included = raw.get("include") or []
+    if not included:
+        return raw
+    categories: dict[str, Any] = {}
+    patterns: dict[str, Any] = dict(raw.get("patterns") or {})
+    for name in included:
+        other = by_name.get(name)
+        if other is None:
+            raise ValueError(f"include: no catalog entry named {name!r}")
+        if other.get("include"):
+            raise ValueError(f"include: {name!r} includes others itself (one level only)")
+        categories.update(other.get("categories") or {})
+        patterns.update({k: v for k, v in (other.get("patterns") or {}).items() if k not in patterns})
+    categories.update(raw.get("categories") or {})
+    return {**raw, "categories": categories, "patterns": patterns}

@@ -28,4 +28,7 @@ def test_unknown_detectors_fail_safe(mapper):
     for case, event in misses:
         if case["expected"] != ["OTHER.Safe"]:
             assert event["taxonomy"] != ["OTHER.Safe"], case["id"]
-        assert event["confidence"] <= 0.6, case["id"]
+        # detectors the catalog has since learned (Bedrock, Mistral, Lakera...) keep a miss below the
+        # line an auditor trusts; the generic reader's misses stay for the model route (<= 0.6)
+        known = mapper.catalog.get(case["detector"]) is not None
+        assert event["confidence"] < 0.8 if known else event["confidence"] <= 0.6, case["id"]

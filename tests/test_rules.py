@@ -454,6 +454,8 @@ def test_detector_names_found_inside_longer_names(mapper):
     assert catalog.get("meta-llama/LlamaGuard-7b").name == "llama-guard-1"
     assert catalog.get("meta-llama/Llama-Guard-4-12B").name == "llama-guard-4"
     assert catalog.get("meta-llama/Llama-Guard-3-8B").name == "llama-guard"
+    for packaged in ("mlx-community/Meta-Llama-Guard-2-8B-4bit", "QuantFactory/Meta-Llama-Guard-2-8B-GGUF"):
+        assert catalog.get(packaged).name == "llama-guard-2", packaged  # a quantised copy is the model
     assert catalog.get("nemoguard content safety").name != "azure-content-safety"  # not Azure's brand
     assert catalog.get("KoalaAI/Text-Moderation") is None  # nor is "text moderation" OpenAI's
 

@@ -22,6 +22,12 @@ from llama_mapper.resources.taxonomy import Taxonomy, load_taxonomy
 __all__ = ["Catalog", "Detector", "Finding", "Reading", "ReaderConfig", "load_catalog", "read"]
 
 _NAME = re.compile(r"[^a-z0-9]+")
+# A quantised or repackaged copy keeps the model's name: "Meta-Llama-Guard-2-8B-4bit" (mlx),
+# "...-GGUF", "...-AWQ", "...-Q4_K_M" are Llama Guard 2.
+_PACKAGING = re.compile(
+    r"(?:[-_. ](?:\d+[-_]?bits?|gguf|awq|gptq|exl2|mlx|fp8|fp16|bf16|int[48]|w[48]a(?:8|16)|q\d(?:_[0k])?(?:_[msl])?))+$",
+    re.I,
+)
 
 
 def name_key(name: str) -> str:
@@ -142,7 +148,7 @@ class Catalog:
         """The detector for a name as users write it ("OpenAI Moderation", "llamaguard3"), or None."""
         if name in self._cache:
             return self._cache[name]
-        key = name_key(name)
+        key = name_key(_PACKAGING.sub("", str(name)) or name)
         found = self._index.get(key)
         if found is None and len(key) >= 5:
             found = next((self._index[p] for p in self._prefixes if len(p) >= 5 and key.startswith(p)), None)

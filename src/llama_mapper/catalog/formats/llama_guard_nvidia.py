@@ -41,6 +41,8 @@ from llama_mapper.catalog.vendors import read_llama_guard
 MAX_ITEMS = 100  # records read from one batch or list
 MAX_CATEGORIES = 100  # categories read from one verdict
 MAX_NAME = 100  # characters kept of a category name
+MAX_FINDINGS = 1000  # findings kept of one output
+MAX_LG_TEXT = 500  # characters of a Llama Guard verdict read (all 14 hazard names fit in 250)
 MAX_VERDICT_TEXT = 20_000  # characters of a verdict text that are parsed
 _ERROR_KEYS = ("detail", "title", "error_code", "errorCode")  # FastAPI / problem+json error bodies
 
@@ -77,6 +79,17 @@ def _items(value: list) -> list:
     return out
 
 
+def _bounded(readings: Iterable[Reading]) -> list[Reading]:
+    """Readings of a batch, taken until they hold MAX_FINDINGS findings."""
+    out, found = [], 0
+    for reading in readings:
+        out.append(reading)
+        found += len(reading.findings)
+        if found >= MAX_FINDINGS:
+            break
+    return out
+
+
 def _union(readings: list[Reading]) -> Reading:
     """One reading for a batch: the findings of every readable record; unsafe if any record is.
 
@@ -92,7 +105,7 @@ def _union(readings: list[Reading]) -> Reading:
         return Reading(status="error", reason=f"{len(failed)} of {len(readings)} records failed")
     out = Reading()
     for r in ok:
-        out.findings.extend(r.findings)
+        out.findings.extend(r.findings[: MAX_FINDINGS - len(out.findings)])
     verdicts = [r.verdict for r in ok if r.verdict is not None]
     out.verdict = any(verdicts) if verdicts else None
     return out
@@ -143,7 +156,8 @@ def _lg_unsafe(codes: Any, path: str) -> Reading:
 
 
 def _lg_text(text: str, cfg: ReaderConfig) -> Reading:
-    reading = read_llama_guard(text[:MAX_VERDICT_TEXT], cfg)
+    reading = read_llama_guard(text[:MAX_LG_TEXT], cfg)
+    del reading.findings[MAX_CATEGORIES:]
     for finding in reading.findings:
         finding.category = _lg_category(finding.category)
     return reading
@@ -213,6 +227,7 @@ def _lg_detection(item: dict, cfg: ReaderConfig) -> Reading:
     meta = item.get("metadata")
     if reading.verdict and isinstance(meta, dict):
         reading.findings.extend(_lg_findings(meta.get("categories"), "metadata.categories"))
+        del reading.findings[MAX_CATEGORIES:]
     return reading
 
 
@@ -223,11 +238,11 @@ def read_llama_guard_family(value: Any, cfg: ReaderConfig) -> Reading:
     if isinstance(value, list):
         if 2 <= len(value) <= MAX_ITEMS and all(isinstance(v, str) for v in value):
             if sum(1 for v in value if _LG_VERDICT.match(v)) > 1:  # a batch of verdicts
-                return _union([_lg_text(v, cfg) for v in value])
+                return _union(_bounded(_lg_text(v, cfg) for v in value[:MAX_ITEMS]))
             return _lg_text("\n".join(value), cfg)  # ['unsafe ', 'S1, S2']: the lines, split by a wrapper
         items = _items(value)
         if items and all(isinstance(i, dict) and "detection" in i for i in items):
-            return _union([_lg_detection(i, cfg) for i in items])
+            return _union(_bounded(_lg_detection(i, cfg) for i in items))
     if isinstance(value, dict):
         if "violation" in value:
             found = _lg_llama_stack(value)
@@ -248,6 +263,8 @@ def read_llama_guard_family(value: Any, cfg: ReaderConfig) -> Reading:
             if json_mode["safe"]:
                 return Reading(verdict=False)
             return _lg_unsafe(json_mode.get("categories"), "response.categories")
+        if _error_body(value) and find_text(value) is None:
+            return Reading(status="error", reason="detector returned an error body")
     return read_llama_guard(value, cfg)
 
 
@@ -259,7 +276,9 @@ _CS_VERDICTS = ("user safety", "response safety")
 _CS_CATEGORIES = ("safety categories", "violated categories", "categories")
 _CS_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
 _CS_FENCE = re.compile(r"^```[a-z]*\s*|\s*```$", re.I)
-_CS_LINE = re.compile(r"^[ \t]*(user safety|response safety|safety categories)[ \t]*:[ \t]*(.*)$", re.I | re.M)
+_CS_LINE = re.compile(
+    r"^[ \t]*(user safety|response safety|safety categories)[ \t]*:[ \t]*(.*)$", re.I | re.M
+)
 # "S1: Violence" -> "Violence": the name decides (the numbering differs between the family's models).
 _CS_CODE_NAME = re.compile(r"^S\d{1,2}\s*[:.)\-]\s*(\S.*)$", re.I)
 
@@ -333,7 +352,13 @@ def _cs_text(text: str) -> Reading:
 def read_nemoguard_content_safety(value: Any, cfg: ReaderConfig) -> Reading:
     """NemoGuard content safety: the JSON verdict (bare, decoded, or in a chat completion), its
     plain-line spelling, NeMo Guardrails' action result {"allowed", "policy_violations"} and its
-    parser's list [is_safe, *categories]."""
+    parser's list [is_safe, *categories]; a list of these (a batch) counts if any does."""
+    if isinstance(value, list) and len(value) > 1 and not isinstance(value[0], bool):
+        return _union(_bounded(_cs_record(v) for v in _items(value)))
+    return _cs_record(value)
+
+
+def _cs_record(value: Any) -> Reading:
     if isinstance(value, str):
         return _cs_text(value)
     if isinstance(value, list) and value and isinstance(value[0], bool):
@@ -343,8 +368,6 @@ def read_nemoguard_content_safety(value: Any, cfg: ReaderConfig) -> Reading:
             return Reading(verdict=False)
         names = [_cs_category(n) for n in _names(value[1:])]
         return Reading([Finding(n, True, None, "policy_violations") for n in names], verdict=True)
-    if isinstance(value, list) and len(value) > 1:
-        return _union([read_nemoguard_content_safety(v, cfg) for v in _items(value)])
     if isinstance(value, dict):
         fields = _cs_fields(value)
         if any(k in fields for k in _CS_VERDICTS):
@@ -376,15 +399,18 @@ def read_nemoguard_topic_control(value: Any, cfg: ReaderConfig) -> Reading:
     Guardrails' action result {"on_topic": bool}."""
     if isinstance(value, dict) and _flag(value.get("on_topic")) is not None:
         on_topic = _flag(value["on_topic"])
-        return Reading([Finding(OFF_TOPIC, True, None, "on_topic")], verdict=True) if not on_topic else Reading(
-            verdict=False
+        return (
+            Reading([Finding(OFF_TOPIC, True, None, "on_topic")], verdict=True)
+            if not on_topic
+            else Reading(verdict=False)
         )
     text = value if isinstance(value, str) else find_text(value)
     if text is None:
         if isinstance(value, dict) and _error_body(value):
             return Reading(status="error", reason="detector returned an error body")
         return Reading(status="unreadable", reason="no topic control verdict text")
-    text = _SPECIAL_TOKENS.sub("", text[:200]).strip().strip(" \t\r\n.!'\"`*").strip()
+    text = _SPECIAL_TOKENS.sub("", text[:200]).strip()
+    text = text.split("\n", 1)[0].strip(" \t\r.!'\"`*").strip()  # the first line is the verdict
     match = _TOPIC.fullmatch(text)
     if match is None:
         return Reading(status="error", reason="verdict is neither on-topic nor off-topic")
@@ -404,15 +430,14 @@ def _jailbreak_record(value: Any) -> Reading:
     if not isinstance(value, dict):
         return Reading(status="unreadable", reason="not a JailbreakDetect object")
     flag = _flag(value.get("jailbreak"))
-    score = number(value.get("score"))
-    if score is not None and not -1 <= score <= 1:
-        score = None
+    raw_score = number(value.get("score"))
+    score = raw_score if raw_score is not None and -1 <= raw_score <= 1 else None
     if flag is None:
         if "jailbreak" in value and value["jailbreak"] is not None:
             return Reading(status="error", reason="jailbreak is not a boolean")
         if score is None:
-            if _error_body(value):
-                return Reading(status="error", reason="detector returned an error body")
+            if "jailbreak" in value or raw_score is not None or _error_body(value):
+                return Reading(status="error", reason="no usable jailbreak verdict")
             return Reading(status="unreadable", reason="no jailbreak verdict")
         flag = score > 0  # the sign of the score is the classification
     kept = score if flag and score is not None and score >= 0 else None
@@ -422,13 +447,14 @@ def _jailbreak_record(value: Any) -> Reading:
 def read_nemoguard_jailbreak_detect(value: Any, cfg: ReaderConfig) -> Reading:
     """JailbreakDetect: ``jailbreak`` decides; ``score`` (from -1 to 1, negative = benign) only when
     the flag is missing. A list of results (one per input) counts if any does."""
-    if isinstance(value, list):
-        return _union([_jailbreak_record(v) for v in _items(value)])
     if isinstance(value, dict) and "jailbreak" not in value and "score" not in value:
-        for key in ("result", "results", "output", "data"):
+        for key in ("result", "results", "output", "data"):  # one level of wrapping
             inner = value.get(key)
             if isinstance(inner, (dict, list)) and inner:
-                return read_nemoguard_jailbreak_detect(inner, cfg)
+                value = inner
+                break
+    if isinstance(value, list):
+        return _union([_jailbreak_record(v) for v in _items(value)])
     return _jailbreak_record(value)
 
 

@@ -70,7 +70,7 @@ TRAIN_VENDORS = (
     "oscorp-safety",
 )
 TEST_VENDORS = (
-    "lakera-like-guard",
+    "kestrel-guard",
     "zephyr-shield",
     "orbit-moderation",
     "quartz-pii",
@@ -114,6 +114,7 @@ SYNTH_FORMATS = frozenset(
     {
         "openai_moderation",
         "llama_guard",
+        "llama_guard_family",
         "score_dict",
         "label_scores",
         "perspective",

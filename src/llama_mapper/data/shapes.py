@@ -24,11 +24,14 @@ def _score(rng: random.Random, counted: bool, threshold: float, near: bool) -> f
     )
 
 
+LLAMA_GUARD_FORMATS = ("llama_guard", "llama_guard_family")  # text verdicts: "unsafe\nS1,S10"
+
+
 def vocabulary(det: Detector) -> list[str]:
     """The vendor's own category names (the spelling its real outputs use)."""
     names = [c for c, labels in det.categories.items() if labels]
-    if det.format == "llama_guard":
-        return [c for c in names if re.fullmatch(r"S\d+", c)] or names
+    if det.format in LLAMA_GUARD_FORMATS:
+        return [c for c in names if re.fullmatch(r"[SO]\d+", c)] or names
     if det.format == "openai_moderation" and isinstance(det.example, dict):
         results = det.example.get("results") or [{}]
         keys = list((results[0] or {}).get("categories") or {})
@@ -62,7 +65,7 @@ def synth_catalog_output(det: Detector, flags: dict[str, bool], rng: random.Rand
         if rng.random() < 0.5:
             result["category_applied_input_types"] = {c: (["text"] if cats[c] else []) for c in cats}
         return {"id": f"modr-{rng.getrandbits(40):x}", "model": "omni-moderation-latest", "results": [result]}
-    if fmt == "llama_guard":
+    if fmt in LLAMA_GUARD_FORMATS:
         on = [c for c, v in flags.items() if v]
         if not on:
             return rng.choice(["safe", "safe", "\n\nsafe", "safe\n"])

@@ -546,3 +546,16 @@ def test_an_include_maps_a_shared_vocabulary_in_one_place(mapper):
     assert armor.labels_for("csam") == ("HARM.VIOLENCE.ChildSexualAbuse",)  # its own categories stay
     with pytest.raises(ValueError, match="no catalog entry named 'nope'"):
         with_includes({"name": "x", "include": ["nope"]}, {})
+
+
+def test_a_catalog_reader_s_bare_verdict_keeps_the_category_names_beside_it(mapper):
+    """A known detector in a shape its reader does not know: a positive verdict with a list of
+    category names. The names count (below the line an auditor trusts), not just "a violation"."""
+    event = mapper.map(
+        {
+            "detector": "lakera-guard",
+            "output": {"flagged": True, "categories": ["moderated_content/crime", "pii/email"]},
+        }
+    )
+    assert sorted(event["taxonomy"]) == ["OTHER.PolicyViolation", "PII.Contact.Email"]
+    assert event["confidence"] <= 0.8

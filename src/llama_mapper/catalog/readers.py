@@ -18,9 +18,18 @@ May import: the other ``llama_mapper.catalog`` reader modules.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from llama_mapper.catalog.base import MALFORMED, Reader, ReaderConfig, Reading, error_reason, parse_output
+from llama_mapper.catalog.base import (
+    MALFORMED,
+    Finding,
+    Reader,
+    ReaderConfig,
+    Reading,
+    error_reason,
+    parse_output,
+)
 from llama_mapper.catalog.formats import READERS as FAMILY_READERS
 from llama_mapper.catalog.formats import READS_ERROR_BODIES
 from llama_mapper.catalog.generic import read_generic
@@ -36,6 +45,7 @@ from llama_mapper.catalog.vendors import (
     read_perspective,
     read_score_dict,
 )
+from llama_mapper.catalog.vocabulary import LIST_CATEGORY_KEYS
 
 READERS: dict[str, Reader] = {
     "openai_moderation": read_openai_moderation,
@@ -91,4 +101,23 @@ def read(output: Any, format: str = "generic", cfg: ReaderConfig | None = None) 
         generic = read_generic(value, cfg)
         if generic.status == "ok":
             return generic
+    if (
+        reading.status == "ok"
+        and reading.verdict
+        and reader is not read_generic
+        and not any(f.counted for f in reading.findings)
+    ):
+        # The format's reader found a positive verdict and no category: a list of category names in
+        # a shape it does not know may still say which ({"flagged": true, "categories":
+        # ["pii/email"]}). Those names are added, never as sure as a known field.
+        reading.findings.extend(
+            Finding(f.category, True, None, f.path, min(f.certainty, 0.8))
+            for f in read_generic(value, cfg).findings
+            if f.counted and f.score is None and _NAME_LIST_ITEM.search(f.path)
+        )
     return reading
+
+
+_NAME_LIST_ITEM = re.compile(
+    r"(?:^|\.)(?:" + "|".join(re.escape(k) for k in sorted(LIST_CATEGORY_KEYS)) + r")\[\d+\]$", re.I
+)

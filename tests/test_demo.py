@@ -19,7 +19,7 @@ def demo(tmp_path, *extra: str, env: dict | None = None):
     return subprocess.run(
         [sys.executable, "scripts/demo.py", *extra, "--recipe", "recipes/tiny-random/sft/config_test.yaml",
          "--data-dir", str(tmp_path / "data"), "--data-size", "64", "--data-eval-size", "32",
-         "--output-dir", str(tmp_path / "out"), "--hub-root", str(tmp_path / "hub"), "--per-detector", "2",
+         "--output-dir", str(tmp_path / "out"), "--hub-root", str(tmp_path / "hub"), "--per-detector", "1",
          "--train-args", f"--output_dir {tmp_path / 'adapter'} --max_steps 2 --test_eval_samples 4"],
         cwd=ROOT, capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip

@@ -222,3 +222,26 @@ def test_the_readme_limits_table_is_the_code_s():
     assert len(rows) >= 7
     missing = [row for row in rows if row not in readme]
     assert not missing, missing
+
+
+def test_the_catalog_docs_name_every_detector_and_reader():
+    """docs/CATALOG.md lists every detector with its reader and golden-case count, and
+    docs/CATALOG_FORMAT.md names every format reader: the code is the source, the docs follow it."""
+    from llama_mapper.catalog import load_catalog
+    from llama_mapper.catalog.readers import READERS
+
+    rows = {}
+    for line in (ROOT / "docs" / "CATALOG.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[1].startswith("`"):
+            rows[cells[1].strip("`")] = (cells[3].strip("`"), int(cells[4]))
+    catalog = load_catalog()
+    golden = ROOT / "tests" / "fixtures" / "golden"
+    assert rows == {
+        d.name: (d.format, sum(1 for line in (golden / f"{d.name}.jsonl").open() if line.strip()))
+        for d in catalog
+    }
+    assert f"{len(catalog)} detectors" in (ROOT / "docs" / "CATALOG.md").read_text(encoding="utf-8")
+    assert f"holds {len(catalog)} detectors" in (ROOT / "README.md").read_text(encoding="utf-8")
+    spec = (ROOT / "docs" / "CATALOG_FORMAT.md").read_text(encoding="utf-8")
+    assert [name for name in READERS if f"`{name}`" not in spec] == []

@@ -58,7 +58,7 @@ class DemoConfig:
     version: str = "v0.1.0"
     sample: str = str(SAMPLE)
     golden: str = "tests/fixtures/golden"
-    per_detector: int | None = 2  # 2 cases of each of the 44 catalog detectors: 88 outputs, a few per format
+    per_detector: int | None = 2  # 2 cases of each of the 46 catalog detectors: 92 outputs, a few per format
     train_args: Sequence[str] = ()
     python: str = sys.executable
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import QUICK, ROOT, TINY_RECIPE, TRAIN, train, train_ok
+from conftest import QUICK, ROOT, TINY_RECIPE, train, train_ok
 
 TINY = TINY_RECIPE
 
@@ -232,31 +232,38 @@ def test_ddp_with_two_cpu_processes(tiny_dataset, tmp_path):
         (["--lerning_rate", "1e-3"], "lerning_rate"),
         (["--learning_rate", "fast"], "learning_rate"),
         (["--precision", "fp8"], "precision"),
-        (["--dataset_name", "no/such/folder"], "make data"),
     ],
 )
-@pytest.mark.slow
-def test_bad_recipes_fail_fast_with_a_clear_message(override, message, tmp_path):
-    out = tmp_path / "bad"
-    done = train("--output_dir", str(out), *override, timeout=120)
-    assert done.returncode != 0
-    assert message in done.stderr
-    assert not (out / "adapter_model.safetensors").exists()
+def test_bad_recipes_fail_fast_with_a_clear_message(override, message, tmp_path, capsys):
+    """Parsed in process (the script's first step): a typo, a wrong type or value stops before
+    anything loads, naming the field."""
+    from llama_mapper.training.run import parse
+
+    with pytest.raises(SystemExit) as stop:
+        parse(["--config", str(TINY), "--output_dir", str(tmp_path / "bad"), *override])
+    assert stop.value.code != 0
+    assert message in f"{stop.value.code} {capsys.readouterr().err}"
 
 
-@pytest.mark.slow
-def test_unknown_recipe_key_fails_before_any_model_loads(tmp_path):
+def test_unknown_recipe_key_fails_before_any_model_loads(tmp_path, capsys):
+    from llama_mapper.training.run import parse
+
     recipe = tmp_path / "typo.yaml"
     recipe.write_text(TINY.read_text() + "\nlora_rank: 8\n")
-    done = subprocess.run(
-        [sys.executable, str(TRAIN), "--config", str(recipe)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode != 0 and "lora_rank" in done.stderr
+    with pytest.raises(SystemExit) as stop:
+        parse(["--config", str(recipe)])
+    assert "lora_rank" in f"{stop.value.code} {capsys.readouterr().err}"
+
+
+@pytest.mark.slow
+def test_the_train_script_stops_with_the_fix_when_the_data_is_missing(tmp_path):
+    """The script end to end: a non-zero exit, the fix on stderr, and no adapter written."""
+    out = tmp_path / "bad"
+    done = train("--output_dir", str(out), "--dataset_name", "no/such/folder", timeout=120)
+    assert done.returncode != 0
+    assert "make data" in done.stderr
     assert "base model" not in done.stderr
+    assert not (out / "adapter_model.safetensors").exists()
 
 
 def test_precision_never_picks_what_the_hardware_cannot_run():

@@ -301,3 +301,19 @@ def test_an_answer_the_model_decided_is_never_trusted_like_a_rule(candidate_inde
     assert event["taxonomy"] == ["PII.Contact.Phone"] and event["confidence"] == MODEL_CEILING
     assert validate_event(hybrid.map(known))["confidence"] == RulesMapper().map(known)["confidence"] == 1.0
     assert validate_event(model.map(known))["confidence"] == MODEL_CEILING
+
+
+@pytest.mark.slow
+def test_the_hybrid_never_asks_the_model_about_a_catalog_detector(candidate_index):
+    """A catalog entry is exact: a code its table lacks stays OTHER.Unknown, never a model guess."""
+    from llama_mapper.mapping.routes import Mapper
+
+    backend = AnsweringBackend(("HARM.VIOLENCE.Physical",), 0.99)
+    mapper = Mapper(route="hybrid", backend=backend, index=candidate_index)
+    event = validate_event(mapper.map({"detector": "llama-guard-2", "output": "unsafe\nS12"}))
+    assert event["taxonomy"] == ["OTHER.Unknown"] and backend.asked == 0
+    assert event["provenance"]["route"] == "rules"
+    outside = validate_event(
+        mapper.map({"detector": "acme-guard", "output": {"flagged": True, "labels": ["zq-77"]}})
+    )
+    assert backend.asked == 1 and outside["provenance"]["route"] in ("model", "hybrid")

@@ -93,7 +93,7 @@ def table_rows(text: str) -> dict[tuple[str, str], list[str]]:
     rows = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 11 and cells[0] not in ("set", "---"):
+        if len(cells) == 12 and cells[0] not in ("set", "---"):
             rows[(cells[0], cells[1])] = cells[2:]
     return rows
 

@@ -93,7 +93,7 @@ def test_release_refuses_a_failing_checkpoint_and_tags_a_passing_one(trained, tm
         "--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.2.0", "--golden", str(golden)
     )
     assert worse.returncode == 1
-    assert "FAIL  no_regression" in worse.stdout and "vs v0.1.0: detoxify -33.3 points" in worse.stdout
+    assert "FAIL  no_regression" in worse.stdout and "vs v0.1.0: detoxify -100.0 points" in worse.stdout
     assert [t for t, _ in release_tags(repo)] == ["v0.1.0"] and len(api.list_repo_commits(repo)) == commits
     # An existing tag is refused before any evaluation runs.
     again = release("--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.1.0")

@@ -4,7 +4,9 @@ TGI accepts ``{"type": "json", "value": <JSON Schema>}`` (alias ``json_object``)
 "json_schema", "value": {"name", "schema"}}`` and ``{"type": "regex", "value": <pattern>}``. JSON
 schemas are compiled with ``any_whitespace=False``: a weak model otherwise pads whitespace up to
 ``max_new_tokens``. xgrammar was chosen for its speed on this CPU (a compiled grammar masks a 49k
-vocabulary in microseconds) and because transformers 5 runs it without a GPU.
+vocabulary in microseconds) and because transformers 5 runs it without a GPU. Like TGI's grammars, it
+constrains tokens, not set semantics: ``uniqueItems`` is not enforced, and the mapper's answer parser
+(:func:`llama_mapper.mapping.prompt.parse_answer`) drops repeated labels.
 """
 
 from __future__ import annotations

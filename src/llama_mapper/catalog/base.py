@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,3 +233,61 @@ class ReaderConfig:
 
     threshold: float = 0.5
     min_score: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches and streams (shared by the family readers in ``catalog/formats``)
+# ---------------------------------------------------------------------------------------------
+
+MAX_FINDINGS = 1000  # findings kept of one batch
+
+
+def batch_items(value: list, limit: int) -> list:
+    """A batch's records: one level of nested lists (per-request lists) flattened, at most ``limit``;
+    lists nested deeper are no record of any format (and would cost recursion)."""
+    out: list = []
+    for item in value[:limit]:
+        if isinstance(item, list):
+            out.extend(i for i in item[: limit - len(out)] if not isinstance(i, list))
+        else:
+            out.append(item)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def union_readings(readings: Iterable[Reading]) -> Reading:
+    """One reading for a batch: the findings of every readable record (at most ``MAX_FINDINGS``);
+    a verdict if any record has one. A failed record makes the batch an error unless another record
+    found something (a failure says nothing about the content)."""
+    readings = list(readings)
+    if not readings:
+        return Reading(status="error", reason="empty batch")
+    ok = [r for r in readings if r.status == "ok"]
+    failed = [r for r in readings if r.status == "error"]
+    if not ok:
+        return failed[0] if failed else Reading(status="unreadable", reason="no record of the format")
+    found = any(r.verdict or any(f.counted for f in r.findings) for r in ok)
+    if failed and not found:
+        return Reading(status="error", reason=f"{len(failed)} of {len(readings)} records failed")
+    out = Reading()
+    for r in ok:
+        out.findings.extend(r.findings[: MAX_FINDINGS - len(out.findings)])
+    verdicts = [r.verdict for r in ok if r.verdict is not None]
+    out.verdict = any(verdicts) if verdicts else None
+    return out
+
+
+def sse_chunks(text: str, max_lines: int = 5000) -> list[dict]:
+    """The JSON chunks of a server-sent event stream (``data: {...}`` lines)."""
+    chunks = []
+    for line in text[:MAX_TEXT].splitlines()[:max_lines]:
+        line = line.strip()
+        if line.startswith("data:") and line[5:].lstrip().startswith("{"):
+            try:
+                chunk = json.loads(line[5:])
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(chunk, dict):
+                chunks.append(chunk)
+    return chunks

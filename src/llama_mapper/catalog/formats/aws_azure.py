@@ -13,7 +13,6 @@ May import: :mod:`llama_mapper.catalog.base` and :mod:`llama_mapper.catalog.vend
 
 from __future__ import annotations
 
-import json
 from itertools import islice
 from typing import Any
 
@@ -25,6 +24,7 @@ from llama_mapper.catalog.base import (
     Reading,
     category_name,
     first_key,
+    sse_chunks,
     unit_score,
 )
 from llama_mapper.catalog.vendors import azure_severity
@@ -454,7 +454,6 @@ _ANNOTATIONS = {  # lenient keys of the documented annotation names
     "customblocklists",
     "ungroundedmaterial",
 }
-MAX_SSE_LINES = 5000
 
 
 def _lenient(name: str) -> str:
@@ -574,21 +573,6 @@ class _AzureOpenAI:
         return reading
 
 
-def _sse_chunks(text: str) -> list[dict]:
-    """The JSON chunks of a streamed (server-sent events) response: ``data: {...}`` lines."""
-    chunks = []
-    for line in text.splitlines()[:MAX_SSE_LINES]:
-        line = line.strip()
-        if line.startswith("data:") and line[5:].lstrip().startswith("{"):
-            try:
-                chunk = json.loads(line[5:])
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(chunk, dict):
-                chunks.append(chunk)
-    return chunks
-
-
 def read_azure_openai_content_filter(value: Any, cfg: ReaderConfig) -> Reading:
     """Azure OpenAI content filter annotations: ``prompt_filter_results[]`` (``prompt_annotations`` in
     2023-06-01-preview) and ``choices[].content_filter_results`` of a chat/completions response, a
@@ -598,7 +582,7 @@ def read_azure_openai_content_filter(value: Any, cfg: ReaderConfig) -> Reading:
     Severity categories count at low and above; ``{filtered, detected}`` categories on ``detected``;
     a filter that blocked without any counted category gives the ``content_filter`` category."""
     if isinstance(value, str):
-        value = _sse_chunks(value)
+        value = sse_chunks(value)
         if not value:
             return Reading(status="unreadable", reason="text that is not a server-sent event stream")
     state = _AzureOpenAI()

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from llama_mapper.catalog.base import (
+    MAX_FINDINGS,
     MAX_TEXT,
     Budget,
     Finding,
@@ -28,7 +29,6 @@ from llama_mapper.catalog.base import (
 )
 
 MAX_ITEMS = 5000  # list items a reader looks at, per list
-MAX_FINDINGS = 1000  # findings a reader keeps
 
 
 def _dicts(value: Any, limit: int = MAX_ITEMS) -> list[dict]:

@@ -14,13 +14,11 @@ May import: :mod:`llama_mapper.catalog.base` and :mod:`llama_mapper.catalog.vend
 
 from __future__ import annotations
 
-import json
 import re
 from itertools import islice
 from typing import Any
 
 from llama_mapper.catalog.base import (
-    MAX_TEXT,
     Budget,
     Finding,
     Reader,
@@ -28,6 +26,7 @@ from llama_mapper.catalog.base import (
     Reading,
     first_key,
     number,
+    sse_chunks,
     unit_score,
 )
 
@@ -111,21 +110,6 @@ def _error_body(value: dict) -> bool:
     return (
         isinstance(value.get("type"), str) and bool(_ERROR_TYPES.search(value["type"])) and "message" in value
     )
-
-
-def _sse_chunks(text: str) -> list[dict]:
-    """The JSON chunks of a server-sent event stream (``data: {...}`` lines)."""
-    chunks = []
-    for line in text[:MAX_TEXT].splitlines()[:5000]:
-        line = line.strip()
-        if line.startswith("data:") and line[5:].lstrip().startswith("{"):
-            try:
-                chunk = json.loads(line[5:])
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(chunk, dict):
-                chunks.append(chunk)
-    return chunks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,7 +393,7 @@ def read_gemini_safety(value: Any, cfg: ReaderConfig) -> Reading:
     safety finish reason is a category of its own (SAFETY only when no rating of the same object counts);
     a highest rating of LOW gives the ``LOW`` category."""
     if isinstance(value, str):
-        value = _sse_chunks(value)
+        value = sse_chunks(value)
         if not value:
             return Reading(status="unreadable", reason="text that is not a server-sent event stream")
     if (

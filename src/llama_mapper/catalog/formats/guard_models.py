@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
@@ -25,9 +24,11 @@ from llama_mapper.catalog.base import (
     Reader,
     ReaderConfig,
     Reading,
+    batch_items,
     find_text,
     first_key,
     number,
+    union_readings,
     unit_score,
 )
 
@@ -56,47 +57,6 @@ def _lower_keys(record: dict) -> dict[str, Any]:
     for key, item in islice(record.items(), 200):
         if isinstance(key, str):
             out.setdefault(key.lower(), item)
-    return out
-
-
-def _items(value: list) -> list:
-    """A batch's records: one level of nested lists (per-request lists of detections) flattened;
-    lists nested deeper are no record of any format here (and would cost recursion)."""
-    out: list = []
-    for item in value[:MAX_ITEMS]:
-        if isinstance(item, list):
-            out.extend(i for i in item[: MAX_ITEMS - len(out)] if not isinstance(i, list))
-        else:
-            out.append(item)
-        if len(out) >= MAX_ITEMS:
-            break
-    return out
-
-
-def _union(readings: Iterable[Reading]) -> Reading:
-    """One reading for a batch: findings of every readable record; verdict if any record says so.
-
-    A failed record makes the batch an error unless another record found something (then the finding
-    is reported: a failure says nothing about the content)."""
-    readings = list(readings)
-    if not readings:
-        return Reading(status="error", reason="empty batch")
-    ok = [r for r in readings if r.status == "ok"]
-    failed = [r for r in readings if r.status == "error"]
-    if not ok:
-        return (
-            failed[0]
-            if failed
-            else Reading(status="unreadable", reason="no record of the format in the batch")
-        )
-    found = any(r.verdict or any(f.counted for f in r.findings) for r in ok)
-    if failed and not found:
-        return Reading(status="error", reason=f"{len(failed)} of {len(readings)} records failed")
-    out = Reading()
-    for r in ok:
-        out.findings.extend(r.findings)
-    verdicts = [r.verdict for r in ok if r.verdict is not None]
-    out.verdict = any(verdicts) if verdicts else None
     return out
 
 
@@ -232,7 +192,7 @@ def read_granite_guardian(value: Any, cfg: ReaderConfig) -> Reading:
     if isinstance(value, dict):
         return _granite_record(value, cfg)
     if isinstance(value, list):
-        return _union(read_granite_guardian(item, cfg) for item in _items(value))
+        return union_readings(read_granite_guardian(item, cfg) for item in batch_items(value, MAX_ITEMS))
     return Reading(status="unreadable", reason="not a Granite Guardian output")
 
 
@@ -471,7 +431,9 @@ def _read_shieldgemma(value: Any, cfg: ReaderConfig, defaults: tuple[str, ...]) 
         if isinstance(value, list):
             if (rows := _rows(value)) is not None:  # outputs.probabilities.tolist()
                 return _matrix(rows, list(defaults), cfg, "probabilities")
-            return _union(_read_shieldgemma(item, cfg, defaults) for item in _items(value))
+            return union_readings(
+                _read_shieldgemma(item, cfg, defaults) for item in batch_items(value, MAX_ITEMS)
+            )
     except _Bad as err:
         return Reading(status="error", reason=str(err))
     return Reading(status="unreadable", reason="not a ShieldGemma output")
@@ -597,7 +559,7 @@ def read_wildguard(value: Any, cfg: ReaderConfig) -> Reading:
     if isinstance(value, dict):
         return _wg_record(value)
     if isinstance(value, list):
-        return _union(read_wildguard(item, cfg) for item in _items(value))
+        return union_readings(read_wildguard(item, cfg) for item in batch_items(value, MAX_ITEMS))
     return Reading(status="unreadable", reason="not a WildGuard output")
 
 
@@ -773,7 +735,7 @@ def read_llamafirewall(value: Any, cfg: ReaderConfig) -> Reading:
     if isinstance(value, dict):
         return _fw_record(value)
     if isinstance(value, list):
-        return _union(read_llamafirewall(item, cfg) for item in _items(value))
+        return union_readings(read_llamafirewall(item, cfg) for item in batch_items(value, MAX_ITEMS))
     return Reading(status="unreadable", reason="not a ScanResult")
 
 
@@ -838,7 +800,7 @@ def _lynx_record(record: dict) -> Reading:
         results = [r for r in keys["results"][:MAX_ITEMS] if isinstance(r, dict)]
         if not results:
             return Reading(status="error", reason="empty results")
-        return _union(_patronus_result(r) for r in results)
+        return union_readings(_patronus_result(r) for r in results)
     if "evaluation_result" in keys:
         return _patronus_result(record)
     text = find_text(record)
@@ -855,7 +817,7 @@ def read_patronus_lynx(value: Any, cfg: ReaderConfig) -> Reading:
     if isinstance(value, dict):
         return _lynx_record(value)
     if isinstance(value, list):
-        return _union(read_patronus_lynx(item, cfg) for item in _items(value))
+        return union_readings(read_patronus_lynx(item, cfg) for item in batch_items(value, MAX_ITEMS))
     return Reading(status="unreadable", reason="not a Lynx output")
 
 

@@ -29,19 +29,21 @@ from typing import Any
 
 from llama_mapper.catalog.base import (
     _SPECIAL_TOKENS,
+    MAX_FINDINGS,
     Finding,
     Reader,
     ReaderConfig,
     Reading,
+    batch_items,
     find_text,
     number,
+    union_readings,
 )
 from llama_mapper.catalog.vendors import read_llama_guard
 
 MAX_ITEMS = 100  # records read from one batch or list
 MAX_CATEGORIES = 100  # categories read from one verdict
 MAX_NAME = 100  # characters kept of a category name
-MAX_FINDINGS = 1000  # findings kept of one output
 MAX_LG_TEXT = 500  # characters of a Llama Guard verdict read (all 14 hazard names fit in 250)
 MAX_VERDICT_TEXT = 20_000  # characters of a verdict text that are parsed
 _ERROR_KEYS = ("detail", "title", "error_code", "errorCode")  # FastAPI / problem+json error bodies
@@ -66,19 +68,6 @@ def _names(value: Any, split: str = r"[,;\n]+") -> list[str]:
     return [n for n in (_name(p) for p in parts) if n and n.lower() not in ("none", "n/a", "null")]
 
 
-def _items(value: list) -> list:
-    """A batch's records: one level of nested lists flattened, bounded."""
-    out: list = []
-    for item in value[:MAX_ITEMS]:
-        if isinstance(item, list):
-            out.extend(item[: MAX_ITEMS - len(out)])
-        else:
-            out.append(item)
-        if len(out) >= MAX_ITEMS:
-            break
-    return out
-
-
 def _bounded(readings: Iterable[Reading]) -> list[Reading]:
     """Readings of a batch, taken until they hold MAX_FINDINGS findings."""
     out, found = [], 0
@@ -87,27 +76,6 @@ def _bounded(readings: Iterable[Reading]) -> list[Reading]:
         found += len(reading.findings)
         if found >= MAX_FINDINGS:
             break
-    return out
-
-
-def _union(readings: list[Reading]) -> Reading:
-    """One reading for a batch: the findings of every readable record; unsafe if any record is.
-
-    A failed record makes the batch an error unless another record found something."""
-    if not readings:
-        return Reading(status="error", reason="empty batch")
-    ok = [r for r in readings if r.status == "ok"]
-    failed = [r for r in readings if r.status == "error"]
-    if not ok:
-        return failed[0] if failed else Reading(status="unreadable", reason="no record of the format")
-    found = any(r.verdict or any(f.counted for f in r.findings) for r in ok)
-    if failed and not found:
-        return Reading(status="error", reason=f"{len(failed)} of {len(readings)} records failed")
-    out = Reading()
-    for r in ok:
-        out.findings.extend(r.findings[: MAX_FINDINGS - len(out.findings)])
-    verdicts = [r.verdict for r in ok if r.verdict is not None]
-    out.verdict = any(verdicts) if verdicts else None
     return out
 
 
@@ -185,7 +153,7 @@ def _lg_responses(items: list) -> Reading | None:
             readings.append(_lg_unsafe(item.get("violation_type"), "responses.violation_type"))
         else:
             readings.append(Reading(verdict=False))
-    return _union(readings) if readings else None
+    return union_readings(readings) if readings else None
 
 
 def _lg_moderation(items: list) -> Reading | None:
@@ -202,7 +170,7 @@ def _lg_moderation(items: list) -> Reading | None:
         if codes is None:
             codes = item.get("flagged_categories")
         readings.append(_lg_unsafe(codes, "results.violation_type"))
-    return _union(readings) if readings else None
+    return union_readings(readings) if readings else None
 
 
 def _lg_json_mode(value: dict) -> dict | None:
@@ -238,11 +206,11 @@ def read_llama_guard_family(value: Any, cfg: ReaderConfig) -> Reading:
     if isinstance(value, list):
         if 2 <= len(value) <= MAX_ITEMS and all(isinstance(v, str) for v in value):
             if sum(1 for v in value if _LG_VERDICT.match(v)) > 1:  # a batch of verdicts
-                return _union(_bounded(_lg_text(v, cfg) for v in value[:MAX_ITEMS]))
+                return union_readings(_bounded(_lg_text(v, cfg) for v in value[:MAX_ITEMS]))
             return _lg_text("\n".join(value), cfg)  # ['unsafe ', 'S1, S2']: the lines, split by a wrapper
-        items = _items(value)
+        items = batch_items(value, MAX_ITEMS)
         if items and all(isinstance(i, dict) and "detection" in i for i in items):
-            return _union(_bounded(_lg_detection(i, cfg) for i in items))
+            return union_readings(_bounded(_lg_detection(i, cfg) for i in items))
     if isinstance(value, dict):
         if "violation" in value:
             found = _lg_llama_stack(value)
@@ -354,7 +322,7 @@ def read_nemoguard_content_safety(value: Any, cfg: ReaderConfig) -> Reading:
     plain-line spelling, NeMo Guardrails' action result {"allowed", "policy_violations"} and its
     parser's list [is_safe, *categories]; a list of these (a batch) counts if any does."""
     if isinstance(value, list) and len(value) > 1 and not isinstance(value[0], bool):
-        return _union(_bounded(_cs_record(v) for v in _items(value)))
+        return union_readings(_bounded(_cs_record(v) for v in batch_items(value, MAX_ITEMS)))
     return _cs_record(value)
 
 
@@ -454,7 +422,7 @@ def read_nemoguard_jailbreak_detect(value: Any, cfg: ReaderConfig) -> Reading:
                 value = inner
                 break
     if isinstance(value, list):
-        return _union([_jailbreak_record(v) for v in _items(value)])
+        return union_readings([_jailbreak_record(v) for v in batch_items(value, MAX_ITEMS)])
     return _jailbreak_record(value)
 
 

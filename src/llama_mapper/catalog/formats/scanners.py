@@ -27,7 +27,9 @@ from llama_mapper.catalog.base import (
     Reader,
     ReaderConfig,
     Reading,
+    batch_items,
     number,
+    union_readings,
     unit_score,
 )
 from llama_mapper.catalog.vendors import LABEL_KEYS, SCORE_KEYS, read_label_scores
@@ -61,39 +63,6 @@ def _get(record: dict, *keys: str) -> Any:
         if key in record:
             return record[key]
     return None
-
-
-def _items(value: list) -> list:
-    """A batch's records: one level of nested lists flattened, bounded."""
-    out: list = []
-    for item in value[:MAX_ITEMS]:
-        if isinstance(item, list):
-            out.extend(i for i in item[: MAX_ITEMS - len(out)] if not isinstance(i, list))
-        else:
-            out.append(item)
-        if len(out) >= MAX_ITEMS:
-            break
-    return out
-
-
-def _union(readings: list[Reading]) -> Reading:
-    """One reading for a batch: the findings of every readable record; verdict if any record says so.
-    A failed record makes the batch an error unless another record found something."""
-    if not readings:
-        return Reading(status="error", reason="empty batch")
-    ok = [r for r in readings if r.status == "ok"]
-    failed = [r for r in readings if r.status == "error"]
-    if not ok:
-        return failed[0] if failed else Reading(status="unreadable", reason="no record of the format")
-    found = any(r.verdict or any(f.counted for f in r.findings) for r in ok)
-    if failed and not found:
-        return Reading(status="error", reason=f"{len(failed)} of {len(readings)} records failed")
-    out = Reading()
-    for r in ok:
-        out.findings.extend(r.findings)
-    verdicts = [r.verdict for r in ok if r.verdict is not None]
-    out.verdict = any(verdicts) if verdicts else None
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +252,7 @@ def read_llm_guard(value: Any, cfg: ReaderConfig) -> Reading:
             readings.append(_llm_guard_dict(record))
         else:
             readings.append(_llm_guard_list(record) or Reading(status="unreadable"))
-    return _union(readings)
+    return union_readings(readings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,10 +412,10 @@ def read_guardrails_ai(value: Any, cfg: ReaderConfig) -> Reading:
     if isinstance(value, dict):
         return _gr_outcome(value)
     if isinstance(value, list):
-        records = [r for r in _items(value) if isinstance(r, dict)]
+        records = [r for r in batch_items(value, MAX_ITEMS) if isinstance(r, dict)]
         if not records:
             return Reading(status="unreadable", reason="no Guardrails records")
-        return _union([_gr_outcome(r) for r in records])
+        return union_readings([_gr_outcome(r) for r in records])
     return Reading(status="unreadable", reason="not a Guardrails result")
 
 
@@ -529,10 +498,10 @@ def read_rebuff(value: Any, cfg: ReaderConfig) -> Reading:
     if isinstance(value, dict):
         return _rb_record(value)
     if isinstance(value, list):
-        records = [r for r in _items(value) if isinstance(r, dict)]
+        records = [r for r in batch_items(value, MAX_ITEMS) if isinstance(r, dict)]
         if not records:
             return Reading(status="unreadable", reason="no Rebuff records")
-        return _union([_rb_record(r) for r in records])
+        return union_readings([_rb_record(r) for r in records])
     return Reading(status="unreadable", reason="not a Rebuff result")
 
 
@@ -555,7 +524,7 @@ def read_tweetnlp(value: Any, cfg: ReaderConfig) -> Reading:
     ``{"label", "probability": {label: p}}``, a list ``label`` for multi-label models, a list of these for
     a batch; the label is the model's decision and counts. transformers pipeline lists (``{"label",
     "score"}``) are read as ``label_scores`` reads them (a label counts at score >= threshold)."""
-    records = _items(value) if isinstance(value, list) else [value]
+    records = batch_items(value, MAX_ITEMS) if isinstance(value, list) else [value]
     if not any(_label_only(r) for r in records):
         return read_label_scores(value, cfg)
     reading = Reading()

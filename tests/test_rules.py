@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import ROOT
 
-from llama_mapper.mapping.rules import POLICY, MapRequest, RequestError
+from llama_mapper.catalog.base import MALFORMED, parse_output
+from llama_mapper.mapping.rules import GENERIC_CEILING, POLICY, MapRequest, RequestError
 from llama_mapper.mapping.schema import is_valid_event
 
 
@@ -315,12 +317,12 @@ LEARNED = {
     "inverted validity map": (
         {"prompt": "...", "checks_passed": {"Gibberish": True, "BanTopics": True, "Toxicity": False}},
         ["HARM.SPEECH.Toxicity"],
-        0.8,
+        GENERIC_CEILING,
     ),
     "inverted map beside risk scores": (
         {"valid": {"Toxicity": True, "Gibberish": False}, "risk": {"Toxicity": 0.7, "Gibberish": 1.0}},
         ["OTHER.LowQuality"],
-        0.8,
+        GENERIC_CEILING,
     ),
     "tagged verdict": (
         "<think>the text threatens a person</think>\nYes\n<confidence> High </confidence>",
@@ -334,7 +336,7 @@ LEARNED = {
         ["OTHER.Safe"],
         0.6,
     ),
-    "off-topic verdict": ("Off Topic", ["OTHER.OffTopic"], 0.8),
+    "off-topic verdict": ("Off Topic", ["OTHER.OffTopic"], GENERIC_CEILING),
     "on-topic verdict": ("on_topic", ["OTHER.Safe"], 0.6),
     "JSON in a chat message": (
         {
@@ -350,7 +352,7 @@ LEARNED = {
             ],
         },
         ["HARM.VIOLENCE.SelfHarm"],
-        0.8,
+        GENERIC_CEILING,
     ),
     "yes/no probabilities": (
         {"risk_name": "profanity", "Yes": 0.91, "No": 0.09},
@@ -384,7 +386,7 @@ LEARNED = {
     "older field name riskLevel": (
         [{"category": "SelfHarm", "riskLevel": 0}, {"category": "Sexual", "riskLevel": 6}],
         ["HARM.VIOLENCE.Sexual"],
-        0.8,
+        GENERIC_CEILING,
     ),
     "denied topic beside content": (
         {
@@ -394,7 +396,7 @@ LEARNED = {
             }
         },
         ["OTHER.OffTopic"],
-        0.8,
+        GENERIC_CEILING,
     ),
     "custom word list hit": (
         {"policies": {"custom_blocklist": [{"match": "falcon", "detected": True}]}},
@@ -559,3 +561,41 @@ def test_a_catalog_reader_s_bare_verdict_keeps_the_category_names_beside_it(mapp
     )
     assert sorted(event["taxonomy"]) == ["OTHER.PolicyViolation", "PII.Contact.Email"]
     assert event["confidence"] <= 0.8
+
+
+def test_only_a_catalog_entry_or_an_error_body_makes_an_event_trusted(mapper):
+    """Confidence >= 0.8 means a catalog entry (or the detector's own error body) vouches for it: on
+    every output of a detector outside the catalog in our labelled sets, a generic reading stays
+    below the line (GENERIC_CEILING)."""
+    seen = 0
+    for path in sorted((ROOT / "tests" / "fixtures").glob("*/*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            case = json.loads(line)
+            if mapper.catalog.get(case["detector"]) is not None:
+                continue
+            event = mapper.map({"detector": case["detector"], "output": case["output"]})
+            seen += 1
+            if event["taxonomy"] != ["OTHER.ModelError"]:
+                assert event["confidence"] <= GENERIC_CEILING, case["id"]
+    assert seen >= 200
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("[RESULT]: unsafe\n[CATEGORY]: hate speech", "text"),
+        ("[Safe] the reply is fine", "text"),
+        ("{SCORE: PASS}", "text"),
+        ('{"results": [{"flagged": tr', "malformed"),
+        ("[0.1, 0.9", "malformed"),
+        ("[{", "malformed"),
+        ("[ true,", "malformed"),
+    ],
+)
+def test_only_text_that_begins_as_json_is_malformed_json(output, expected):
+    """A guard model's bracketed tags ("[RESULT]: unsafe") are text to read, not a broken JSON body:
+    calling them a detector error would be a confident wrong answer."""
+    value, problem = parse_output(output)
+    assert (problem == MALFORMED) == (expected == "malformed")
+    if expected == "text":
+        assert value == output

@@ -75,6 +75,9 @@ TEXT_KEYS = (
 )
 # A web page where the detector's answer should be: a proxy's or gateway's error page ("502 Bad Gateway")
 _HTML_PAGE = re.compile(r"<(?:!doctype\s+html|html|head|body|title|center|h1)\b", re.I)
+# How JSON text begins: an object's first key or its end, an array's first value or its end. Text
+# that only starts with a bracket ("[RESULT]: unsafe", "[REASONING]: ...", "{SCORE: PASS}") is text.
+_JSON_START = re.compile(r'\{\s*(?:"|\}|$)|\[\s*(?:["{\[\]\-\d]|true\b|false\b|null\b|$)')
 _SPECIAL_TOKENS = re.compile(r"<\|[a-z_]{2,20}\|>|</?s>")
 
 
@@ -120,7 +123,8 @@ def parse_output(output: Any) -> tuple[Any, str | None]:
             try:
                 return json.loads(text), None
             except (ValueError, RecursionError):
-                return None, MALFORMED
+                if _JSON_START.match(text):
+                    return None, MALFORMED
         if text in ("null", "None"):
             return None, "empty output"
         if text[0] == "<" and _HTML_PAGE.match(text):

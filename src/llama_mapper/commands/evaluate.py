@@ -18,7 +18,7 @@ import argparse
 import logging
 import sys
 
-from llama_mapper.evaluation.routes import markdown_table, run_evaluation
+from llama_mapper.evaluation.routes import markdown_table, off_catalog_table, run_evaluation
 from llama_mapper.hub.checkpoints import CheckpointError
 from llama_mapper.hub.client import HubError
 from llama_mapper.mapping.routes import BackendError, add_threshold_argument
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     paths = done.paths
     print(markdown_table(done.results))
+    print(off_catalog_table(done.results))
     print()
     print(f"report: {paths['results']} and {paths['table']}")
     print("plots: " + ", ".join(str(p) for k, p in paths.items() if k not in ("results", "table")))

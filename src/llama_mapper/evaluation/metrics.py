@@ -134,4 +134,20 @@ def summarise(
             for name, idx in sorted(per_detector.items())
         },
         "confusions": confusions(gold, predicted),
+        "off_catalog": _off_catalog(cases, correct, confidence),
+    }
+
+
+def _off_catalog(
+    cases: Sequence[dict[str, Any]], correct: list[bool], confidence: list[float]
+) -> dict[str, Any]:
+    """The cases of detectors outside the catalog (``in_catalog`` False): exact-set accuracy, and how
+    right the answers at confidence >= 0.8 are (the calibration promise: at least 90%)."""
+    idx = [i for i, case in enumerate(cases) if case.get("in_catalog") is False]
+    confident = [i for i in idx if confidence[i] >= CONFIDENT]
+    return {
+        "n": len(idx),
+        "exact_match": sum(correct[i] for i in idx) / len(idx) if idx else float("nan"),
+        "confident_n": len(confident),
+        "confident_right": sum(correct[i] for i in confident),
     }

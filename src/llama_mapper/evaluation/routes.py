@@ -120,7 +120,10 @@ def evaluate_routes(
     """``({set: {route: metrics}}, {set: {route: raw run}})`` for every route on every set."""
     metrics: dict[str, Any] = {}
     runs: dict[str, Any] = {}
+    catalog = _catalog(mappers)
     for set_name, cases in sets.items():
+        if catalog is not None:
+            cases = [case | {"in_catalog": catalog.get(case["detector"]) is not None} for case in cases]
         for route, mapper in mappers.items():
             run = run_route(
                 mapper, cases, workers if route != "rules" else 1, progress, f"{set_name}: {route} route"
@@ -128,8 +131,17 @@ def evaluate_routes(
             metrics.setdefault(set_name, {})[route] = summarise(
                 cases, run["events"], run["latency_ms"], run["valid"]
             )
-            runs.setdefault(set_name, {})[route] = run
+            runs.setdefault(set_name, {})[route] = run | {"in_catalog": [c.get("in_catalog") for c in cases]}
     return metrics, runs
+
+
+def _catalog(mappers: Mapping[str, Any]) -> Any:
+    """The catalog the routes map with (a rules mapper's, or a model route's rules), if any."""
+    for mapper in mappers.values():
+        rules = getattr(mapper, "rules", mapper)
+        if getattr(rules, "catalog", None) is not None:
+            return rules.catalog
+    return None
 
 
 def headline(results: Mapping[str, Any]) -> dict[str, dict[str, float]]:
@@ -161,6 +173,31 @@ def markdown_table(results: Mapping[str, Any]) -> str:
                 f"{m['latency_ms']['p50']:.1f} | {m['latency_ms']['p95']:.1f} |"
             )
     return "\n".join(lines)
+
+
+def off_catalog_table(results: Mapping[str, Any]) -> str:
+    """Per (set, route), the detectors outside the catalog: exact-set, and right answers among those
+    at confidence >= 0.8. Empty when no set has such a detector."""
+    rows = [
+        (set_name, route, m["off_catalog"])
+        for set_name, routes in results["sets"].items()
+        for route, m in routes.items()
+        if m.get("off_catalog", {}).get("n")
+    ]
+    if not rows:
+        return ""
+    lines = [
+        "\n## Detectors outside the catalog\n",
+        "| set | route | n | exact-set | right at >= 0.8 |",
+        "|---|---|---|---|---|",
+    ]
+    for set_name, route, o in rows:
+        share = f" ({o['confident_right'] / o['confident_n']:.0%})" if o["confident_n"] else ""
+        lines.append(
+            f"| {set_name} | {route} | {o['n']} | {o['exact_match']:.3f} | "
+            f"{o['confident_right']} of {o['confident_n']}{share} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def per_detector_table(results: Mapping[str, Any], set_name: str = GOLDEN_SET) -> str:
@@ -225,31 +262,44 @@ def plot_confusions(
 
 
 def plot_reliability(runs: Mapping[str, Any], cases: Sequence[dict[str, Any]], path: Path) -> Path | None:
-    """Accuracy against confidence per bin, one line per route, beside the diagonal."""
+    """Accuracy against confidence per bin, one line per route, beside the diagonal: all cases, and
+    (a second panel, when the set has any) the detectors outside the catalog, where >= 0.8 must mean
+    at least 90% right."""
     if not runs:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
-    for route, run in runs.items():
-        confidence = [e["confidence"] if e else 0.0 for e in run["events"]]
-        correct = [
-            bool(e) and set(e["taxonomy"]) == set(c["expected"])
-            for e, c in zip(run["events"], cases, strict=True)
-        ]
-        points = reliability_bins(confidence, correct)
-        ece = expected_calibration_error(confidence, correct)
-        ax.plot(
-            [x for x, _, _ in points], [y for _, y, _ in points], marker="o", label=f"{route} (ECE {ece:.3f})"
-        )
-    ax.set(
-        xlabel="event confidence",
-        ylabel="exact-set accuracy",
-        xlim=(0, 1),
-        ylim=(0, 1.02),
-        title="Reliability",
+    first = next(iter(runs.values()))
+    outside = [i for i, known in enumerate(first.get("in_catalog") or []) if known is False]
+    panels = [("all detectors", list(range(len(cases))))] + (
+        [("detectors outside the catalog", outside)] if outside else []
     )
-    ax.legend(loc="upper left")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5), squeeze=False)
+    for ax, (title, idx) in zip(axes[0], panels, strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+        ax.axvspan(0.8, 1.0, ymin=0.0, ymax=0.9 / 1.02, color="red", alpha=0.06, label="below 90% at >= 0.8")
+        for route, run in runs.items():
+            events = [run["events"][i] for i in idx]
+            confidence = [e["confidence"] if e else 0.0 for e in events]
+            correct = [
+                bool(e) and set(e["taxonomy"]) == set(cases[i]["expected"])
+                for e, i in zip(events, idx, strict=True)
+            ]
+            points = reliability_bins(confidence, correct)
+            ece = expected_calibration_error(confidence, correct)
+            ax.plot(
+                [x for x, _, _ in points],
+                [y for _, y, _ in points],
+                marker="o",
+                label=f"{route} (ECE {ece:.3f})",
+            )
+        ax.set(
+            xlabel="event confidence",
+            ylabel="exact-set accuracy",
+            xlim=(0, 1),
+            ylim=(0, 1.02),
+            title=f"Reliability: {title} (n={len(idx)})",
+        )
+        ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -294,7 +344,8 @@ def write_report(
         + markdown_table(results)
         + "\n\n## Per detector\n\n"
         + per_detector_table(results, primary)
-        + "\n",
+        + "\n"
+        + off_catalog_table(results),
         encoding="utf-8",
     )
     return paths | {k: p for k, p in plots.items() if p}

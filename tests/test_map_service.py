@@ -264,7 +264,7 @@ def candidate_index():
 def test_hybrid_never_adds_a_status_label_for_a_category_the_reader_found(status, candidate_index):
     """A counted category is a finding: a confident "detector error", "unknown" or "safe" answer for
     it is not added to what the rules mapped, and alone it is the rules' best effort, for review."""
-    from llama_mapper.mapping.routes import Mapper
+    from llama_mapper.mapping.routes import REVIEW_CEILING, Mapper
 
     partial = {"detector": "acme-ner", "output": [["Ann", "PERSON"], ["555 0100", "TELEPHONENUM"]]}
     backend = AnsweringBackend((status,))
@@ -274,6 +274,7 @@ def test_hybrid_never_adds_a_status_label_for_a_category_the_reader_found(status
     assert "1 left out" in event["notes"]
     alone = validate_event(mapper.map({"detector": "acme-ner", "output": [["555 0100", "TELEPHONENUM"]]}))
     assert alone["taxonomy"] == ["OTHER.NeedsReview"] and alone["provenance"]["route"] == "hybrid"
+    assert alone["confidence"] <= REVIEW_CEILING < 0.8, "flagged for review is never trusted"
     trusted = Mapper(route="hybrid", backend=AnsweringBackend(("PII.Other",)), index=mapper.index)
     assert sorted(validate_event(trusted.map(partial))["taxonomy"]) == ["PII.Other", "PII.Person.Name"]
 

@@ -599,3 +599,33 @@ def test_only_text_that_begins_as_json_is_malformed_json(output, expected):
     assert (problem == MALFORMED) == (expected == "malformed")
     if expected == "text":
         assert value == output
+
+
+def test_a_sibling_model_named_like_a_catalog_entry_is_not_read_as_a_broken_entry(mapper):
+    """A name that only contains an entry's ("granite-guardian-hap-125m", a BERT classifier beside
+    the Guardian LLM) whose structured output the entry's reader calls broken gets the generic
+    reader, never the entry's "detector error" at 1.0; the entry's own names keep its reader."""
+    sibling = [{"label": "toxic", "score": 0.97}, {"label": "non-toxic", "score": 0.03}]
+    event = mapper.map({"detector": "granite-guardian-hap-125m", "output": sibling})
+    assert event["taxonomy"] == ["HARM.SPEECH.Toxicity"] and event["confidence"] <= GENERIC_CEILING
+    assert "generic reader" in event["notes"]
+    assert mapper.map({"detector": "granite-guardian", "output": "Maybe"})["taxonomy"] == ["OTHER.ModelError"]
+    truncated = mapper.map({"detector": "granite-guardian-3.3-8b", "output": "Mayb"})
+    assert truncated["taxonomy"] == ["OTHER.ModelError"], "a text verdict of the family stays its error"
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        (
+            {"errors": ["scanner 'yara' timed out"], "results": {"similarity": {"jailbreak": True}}},
+            ["JAILBREAK.Attempt"],
+        ),
+        ({"errors": [{"msg": "ruleset missing"}], "results": {"similarity": {}}}, ["OTHER.ModelError"]),
+        ({"error": "quota exceeded"}, ["OTHER.ModelError"]),
+    ],
+)
+def test_a_partial_failure_keeps_what_the_other_scanners_found(mapper, output, expected):
+    """One scanner of several failed: what the others found counts; with nothing found the content
+    was not checked, a detector error (as for a batch with a failed record)."""
+    assert mapper.map({"detector": "acme-scanner-suite", "output": output})["taxonomy"] == expected

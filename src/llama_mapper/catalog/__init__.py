@@ -144,6 +144,11 @@ class Catalog:
     def __iter__(self):
         return iter(self.detectors.values())
 
+    def is_exact(self, name: str) -> bool:
+        """Is ``name`` one of an entry's names or aliases (packaging suffixes aside), rather than a
+        name that only begins with or contains one ("granite-guardian-hap-38m")?"""
+        return name_key(_PACKAGING.sub("", str(name)) or name) in self._index
+
     def get(self, name: str) -> Detector | None:
         """The detector for a name as users write it ("OpenAI Moderation", "llamaguard3"), or None."""
         if name in self._cache:

@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 from llama_mapper.catalog.base import (
+    ERROR_KEYS,
     MALFORMED,
     Finding,
     Reader,
@@ -87,6 +88,13 @@ def read(output: Any, format: str = "generic", cfg: ReaderConfig | None = None) 
     if (reason := error_reason(value)) is not None and format in READS_ERROR_BODIES:
         reading = READERS[format](value, cfg)
         return reading if reading.status == "ok" else Reading(status="error", reason=reason)
+    if reason is not None and _beside_results(value):
+        # A partial failure (one scanner of several failed, a warning): what the others found counts;
+        # with nothing found, the failure says the content was not checked (as for a batch).
+        reading = read({k: v for k, v in value.items() if k not in ERROR_KEYS}, format, cfg)
+        if reading.status == "ok" and (reading.verdict or any(f.counted for f in reading.findings)):
+            return reading
+        return Reading(status="error", reason=reason)
     if reason is not None:
         filtered = azure_filtered_error(value) if format == "azure_content_safety" else None
         if filtered is None:
@@ -116,6 +124,23 @@ def read(output: Any, format: str = "generic", cfg: ReaderConfig | None = None) 
             if f.counted and f.score is None and _NAME_LIST_ITEM.search(f.path)
         )
     return reading
+
+
+_RESULT_KEYS = (
+    "results",
+    "result",
+    "findings",
+    "detections",
+    "matches",
+    "entities",
+    "scanners",
+    "categories",
+)
+
+
+def _beside_results(value: dict) -> bool:
+    """Does an output that carries an error also carry non-empty results (a partial failure)?"""
+    return any(isinstance(v, (dict, list)) and v for k, v in value.items() if k.lower() in _RESULT_KEYS)
 
 
 _NAME_LIST_ITEM = re.compile(

@@ -50,6 +50,9 @@ MIN_SUPPORT = 0.6
 # calibrated confidence >= 0.8 were right 17 times of 23 (74%); the rules' answers at >= 0.8 on
 # detectors outside the catalog, 67 of 68. So a model answer is flagged as less sure, never as trusted.
 MODEL_CEILING = 0.75
+# The most confidence an event flagged OTHER.NeedsReview may carry: the model's answer was not
+# trusted, so how sure the model was of it says nothing for the rules' best effort that replaces it.
+REVIEW_CEILING = 0.5
 MAX_ANSWER_LABELS = 4  # labels one category (or one raw output) may map to
 # Bounded work per request: at most this many model questions (the categories past it are the
 # rules' best effort, for review) and, when serving, answered within this many seconds (after which
@@ -254,10 +257,9 @@ class Mapper:
                 dropped += 1
                 confidence = min(confidence, 0.5)
                 continue
-            if hybrid and unsure:
+            if hybrid and unsure:  # flagged for a person: never as sure as a trusted answer
                 review += 1
-                if category in unsupported:
-                    sure = min(sure, 0.5)
+                sure = min(sure, REVIEW_CEILING)
                 names = self._for_review(category, detector)
             else:
                 by_model += 1

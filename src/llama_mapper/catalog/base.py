@@ -156,8 +156,12 @@ def error_reason(value: Any) -> str | None:
     kind = value.get("__type") or value.get("Type") or value.get("type")
     if isinstance(kind, str) and ("Exception" in kind or kind.lower() == "error"):
         return "detector returned an error object"
-    if "message" in value and ("code" in value or "status" in value) and len(value) <= 5:
-        status = value.get("status") or value.get("code")
+    if (
+        "message" in value
+        and ("code" in value or "status" in value or "statusCode" in value)
+        and len(value) <= 5
+    ):
+        status = value.get("status") or value.get("code") or value.get("statusCode")
         if not (isinstance(status, int) and 200 <= status < 300):
             return "detector returned an error object"
     return None

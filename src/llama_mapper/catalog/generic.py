@@ -116,6 +116,10 @@ def _flag_decision(item: dict) -> tuple[bool | None, float | None, float]:
             "match",
             "matched",
             "positive",
+            "present",
+            "is_present",
+            "ispresent",
+            "found",
         ) and isinstance(raw, bool):
             return raw, None, 0.9
         if _is_inverted_key(k) and isinstance(raw, bool):

@@ -120,6 +120,8 @@ VERDICT_KEYS = frozenset(
 )
 INVERTED_KEYS = frozenset(
     ("is_valid", "valid", "is_safe", "safe", "passed", "pass", "ok", "allowed", "compliant", "clean")
+    + ("isvalid", "issafe", "isallowed", "iscompliant", "isclean")  # camelCase keys: isSafe
+    + ("on_topic", "is_on_topic", "isontopic")  # a topic held to: false means off topic
 )
 POSITIVE_WORDS = frozenset(
     (

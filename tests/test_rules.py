@@ -337,6 +337,20 @@ LEARNED = {
         0.6,
     ),
     "off-topic verdict": ("Off Topic", ["OTHER.OffTopic"], GENERIC_CEILING),
+    "presence flags in a type list": (
+        {
+            "scan": {
+                "types": [{"kind": "Phone Number", "isPresent": False}, {"kind": "Email", "isPresent": True}]
+            }
+        },
+        ["PII.Contact.Email"],
+        GENERIC_CEILING,
+    ),
+    "camelCase validity flag": (
+        {"checks": [{"name": "toxicity", "isSafe": False}, {"name": "profanity", "isSafe": True}]},
+        ["HARM.SPEECH.Toxicity"],
+        GENERIC_CEILING,
+    ),
     "on-topic verdict": ("on_topic", ["OTHER.Safe"], 0.6),
     "JSON in a chat message": (
         {

@@ -57,13 +57,16 @@ def test_the_bundled_samples_give_a_draft_a_golden_stub_and_a_report(drafted):
 
 
 def test_a_known_format_under_a_new_name_is_read_by_its_catalog_reader():
+    """A catalog reader is chosen only where it finds what the generic reader does not (WildGuard's
+    three-line verdict); where both read the samples, the generic reader stays."""
+    wildguard = [f"Harmful request: {a}\nResponse refusal: no\nHarmful response: {b}" for a, b in
+                 (("yes", "yes"), ("no", "no"), ("yes", "no"), ("no", "yes"))]  # fmt: skip
+    fmt, fits = find_format(wildguard)
+    assert fmt == "wildguard" and fits[fmt] == 1.0
     moderation = [
-        {"id": f"modr-{i}", "results": [{"flagged": i % 2 == 0, "categories": {"hate": i % 2 == 0, "violence": False},
-                                         "category_scores": {"hate": 0.9 if i % 2 == 0 else 0.01, "violence": 0.02}}]}
-        for i in range(6)
-    ]  # fmt: skip
-    fmt, fits = find_format(moderation)
-    assert fmt == "openai_moderation" and fits[fmt] == 1.0
+        {"results": [{"flagged": True, "categories": {"hate": True}, "category_scores": {"hate": 0.9}}]}
+    ] * 3
+    assert find_format(moderation)[0] == "generic"
 
 
 def test_short_codes_inverted_maps_and_an_unsure_adapter_are_flagged(index):

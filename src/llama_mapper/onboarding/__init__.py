@@ -53,7 +53,8 @@ class Proposal:
     model: tuple[list[str], float] | None = None
     proposed: list[str] = field(default_factory=list)
     source: str = ""
-    review: list[str] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)  # why a person must decide: kept out of categories
+    notes: list[str] = field(default_factory=list)  # worth a look, not blocking (support, how counted)
 
     @property
     def unsure(self) -> float:
@@ -110,12 +111,12 @@ def _read_with(fmt: str, value: Any) -> Reading | None:
 
 def find_format(samples: Sequence[Any]) -> tuple[str, dict[str, float]]:
     """The catalog reader that finds categories in the most samples, when it does in at least
-    ``FIT_SHARE`` of them and finds at least as many as the generic reader; else ``generic``.
+    ``FIT_SHARE`` of them and in more than the generic reader does; else ``generic``.
     Returns the choice and every fitting reader's share."""
     parsed = [v for v, problem in map(parse_output, samples) if problem is None]
     if not parsed:
         return "generic", {}
-    generic = sum(len(r.findings) for r in (_read_with("generic", v) for v in parsed) if r is not None)
+    generic = sum(1 for r in (_read_with("generic", v) for v in parsed) if r is not None and r.findings)
     fits, found = {}, {}
     for fmt in READERS:  # ties go to the first registered reader (the older, more general format)
         if fmt == "generic":
@@ -123,7 +124,8 @@ def find_format(samples: Sequence[Any]) -> tuple[str, dict[str, float]]:
         readings = [r for r in (_read_with(fmt, v) for v in parsed) if r is not None]
         share = sum(1 for r in readings if r.findings) / len(parsed)
         found[fmt] = sum(len(r.findings) for r in readings)
-        if share >= FIT_SHARE and found[fmt] >= generic:
+        # only a reader that finds something where the generic reader finds nothing earns the choice
+        if share >= FIT_SHARE and share * len(parsed) > generic:
             fits[fmt] = share
     best = max(fits, key=lambda f: (fits[f], found[f]), default="generic")
     return best, fits
@@ -197,11 +199,11 @@ def _decide(p: Proposal, n: int) -> None:
     if any(_is_inverted_key(re.sub(r"[^a-z0-9]+", "_", parent.lower()).strip("_")) for parent in p.parents):
         p.review.append("inside a validity map: false may mean flagged (inverted)")
     if p.counted < LOW_SUPPORT:
-        p.review.append(f"low support: counted in {p.counted} of {n} samples")
+        p.notes.append(f"low support: counted in {p.counted} of {n} samples")
     if len(p.how) > 1:
-        p.review.append("counted in more than one way: " + ", ".join(sorted(p.how)))
+        p.notes.append("counted in more than one way: " + ", ".join(sorted(p.how)))
     if p.how.get("prose hint"):
-        p.review.append("read from prose")
+        p.notes.append("read from prose")
     if p.alias and p.alias[1] >= ALIAS_SURE:
         p.proposed, p.source = p.alias[0], f"aliases ({p.alias[1]:.2f})"
     elif p.model and p.model[0] and set(p.model[0]) - {SAFE, UNKNOWN}:
@@ -243,10 +245,16 @@ def draft_yaml(draft: Draft) -> dict[str, Any]:
             f"(reader: {draft.format}); review every choice, then move this file into "
             "src/llama_mapper/catalog/detectors/."
         ),
-        "categories": {p.category: [label for label in p.proposed if label != SAFE] for p in draft.proposals},
-        "choices": {p.category: f"proposed from {p.source}" for p in draft.proposals},
+        # a category flagged for review stays out: unresolved, as without the entry, until a person
+        # writes its labels (its proposal and the evidence are in review: and REVIEW.md)
+        "categories": {
+            p.category: [label for label in p.proposed if label != SAFE]
+            for p in draft.proposals
+            if not p.review
+        },
+        "choices": {p.category: f"proposed from {p.source}" for p in draft.proposals if not p.review},
         "review": [
-            {"category": p.category, "reasons": p.review}
+            {"category": p.category, "proposed": p.proposed, "reasons": p.review}
             for p in sorted(draft.proposals, key=lambda p: -p.unsure)
             if p.review
         ],
@@ -284,7 +292,7 @@ def report_markdown(draft: Draft) -> str:
         model = f"{', '.join(p.model[0])} ({p.model[1]:.2f})" if p.model else "-"
         lines.append(
             f"| `{p.category}` | {p.counted} / {p.seen} | {', '.join(sorted(p.how))} | {alias} | {retrieval} | "
-            f"{model} | {', '.join(p.proposed)} ({p.source}) | {'; '.join(p.review) or 'ok'} |"
+            f"{model} | {', '.join(p.proposed)} ({p.source}) | {'; '.join(p.review + p.notes) or 'ok'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -302,7 +310,7 @@ def write_draft(draft: Draft, out_dir: str | Path, rules: RulesMapper | None = N
         + yaml.safe_dump(entry, sort_keys=False, allow_unicode=True, width=100),
         encoding="utf-8",
     )
-    mapper = _with_entry(rules, entry)
+    mapper = rules_with_entry(rules, entry)
     with paths["golden"].open("w", encoding="utf-8") as fh:
         for i, output in enumerate(draft.samples, start=1):
             event = mapper.map({"detector": draft.name, "output": output})
@@ -312,7 +320,7 @@ def write_draft(draft: Draft, out_dir: str | Path, rules: RulesMapper | None = N
     return paths
 
 
-def _with_entry(rules: RulesMapper, entry: dict[str, Any]) -> RulesMapper:
+def rules_with_entry(rules: RulesMapper, entry: dict[str, Any]) -> RulesMapper:
     detector = Detector.from_dict({k: v for k, v in entry.items() if k != "review"}, rules.taxonomy)
     others = [d for d in rules.catalog if d.name != detector.name]
     return RulesMapper(
@@ -347,7 +355,7 @@ def check_draft(draft_path: str | Path, golden_path: str | Path | None = None) -
         entry = yaml.safe_load(draft_path.read_text(encoding="utf-8"))
         if not isinstance(entry, dict):
             raise ValueError("not a YAML mapping")
-        mapper = _with_entry(rules, entry)
+        mapper = rules_with_entry(rules, entry)
     except (ValueError, TypeError, yaml.YAMLError) as err:
         return CheckResult([f"not a valid catalog entry: {err}"], 0, 0, 0, 0, None)
     name = entry["name"]

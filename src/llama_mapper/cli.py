@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("deploy", "print or run the TGI / vLLM command for released adapters"),
     "report": ("report", "compliance evidence from mapped events"),
     "onboard": ("onboard", "draft a catalog entry for a new detector from its sample outputs"),
+    "review": ("review", "export the mapped events a person should look at"),
     "demo": ("demo", "the whole pipeline, offline"),
 }
 

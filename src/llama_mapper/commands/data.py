@@ -11,10 +11,12 @@ Writes parquet splits (train/validation/test) and a dataset card (README.md with
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
 from llama_mapper.data import make_dataset
+from llama_mapper.data.io import GENERATION_FILE
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the candidate labels (embedding retrieval) of each category",
     )
+    parser.add_argument(
+        "--reviewed",
+        default=None,
+        help="a review file (scripts/review.py export --include-output) whose reviewed rows join train",
+    )
     return parser.parse_args(argv)
 
 
@@ -41,11 +48,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.size < 1:
         raise SystemExit("--size must be at least 1")
     start = time.perf_counter()
-    out, dataset = make_dataset(
-        args.output_dir, args.size, args.eval_size, args.seed, with_candidates=not args.no_candidates
-    )
+    try:
+        out, dataset = make_dataset(
+            args.output_dir,
+            args.size,
+            args.eval_size,
+            args.seed,
+            with_candidates=not args.no_candidates,
+            reviewed=args.reviewed,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     sizes = ", ".join(f"{split} {len(ds)}" for split, ds in dataset.items())
     print(f"wrote {out} ({sizes}) in {time.perf_counter() - start:.1f} s")
+    if args.reviewed:
+        meta = json.loads((out / GENERATION_FILE).read_text(encoding="utf-8"))["reviewed"]
+        print(
+            f"reviewed: {meta['used']} rows joined train from {meta['file']} "
+            f"({meta['left_out']} left out, {meta['not_yet_reviewed']} not yet reviewed)"
+        )
     return 0
 
 

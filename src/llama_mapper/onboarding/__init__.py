@@ -77,9 +77,6 @@ class Draft:
     threshold: float = DEFAULT_THRESHOLD
     adapter: str | None = None
 
-    def categories(self) -> dict[str, list[str]]:
-        return {p.category: p.proposed for p in self.proposals}
-
 
 def load_samples(path: str | Path) -> list[Any]:
     """One raw output a line (JSON, or a line of text for text-emitting models). A line that is
@@ -330,6 +327,8 @@ def rules_with_entry(rules: RulesMapper, entry: dict[str, Any]) -> RulesMapper:
 
 @dataclass
 class CheckResult:
+    """What :func:`check_draft` found: the problems (none: ready to move in) and the mapping counts."""
+
     problems: list[str]
     samples: int
     changed: int

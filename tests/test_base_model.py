@@ -14,11 +14,18 @@ from llama_mapper.models.base_model import (
 )
 
 
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory):
+    """One cache for both cases: the first converts the GGUF, the second finds the conversion."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.mark.parametrize("offline", [True, False], ids=["HF_HUB_OFFLINE", "hub-without-the-model"])
 @pytest.mark.slow
-def test_offline_default_base_model_comes_from_the_bundled_gguf(monkeypatch, tmp_path, offline):
+def test_offline_default_base_model_comes_from_the_bundled_gguf(monkeypatch, model_cache, offline):
     """Offline (or a Hub without it, like the suite's local one): the embedded default is converted
     from the bundled GGUF, once."""
+    tmp_path = model_cache
     monkeypatch.setenv("LLAMA_MAPPER_CACHE", str(tmp_path))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", offline)
     base = resolve_base_model(EMBEDDED_BASE)

@@ -23,9 +23,9 @@ def test_prepare_data_writes_parquet_splits_and_a_card(tmp_path):
             "--output-dir",
             str(out),
             "--size",
-            "300",
+            "60",
             "--eval-size",
-            "50",
+            "20",
         ],
         capture_output=True,
         text=True,
@@ -39,4 +39,4 @@ def test_prepare_data_writes_parquet_splits_and_a_card(tmp_path):
         "validation-00000-of-00001.parquet",
     ]
     assert (out / "README.md").read_text().startswith("---\n")
-    assert json.loads((out / "generation.json").read_text())["size"] == 300
+    assert json.loads((out / "generation.json").read_text())["size"] == 60

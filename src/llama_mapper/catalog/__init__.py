@@ -30,6 +30,11 @@ _PACKAGING = re.compile(
 )
 
 
+def _lookup_key(name: str) -> str:
+    """The key a name is looked up by: packaging suffixes ("-4bit", "-GGUF") aside, then :func:`name_key`."""
+    return name_key(_PACKAGING.sub("", str(name)) or name)
+
+
 def name_key(name: str) -> str:
     """Lenient key for names: case, ``-``, ``_``, ``/`` and spaces do not matter."""
     return _NAME.sub("", str(name).lower())
@@ -147,13 +152,13 @@ class Catalog:
     def is_exact(self, name: str) -> bool:
         """Is ``name`` one of an entry's names or aliases (packaging suffixes aside), rather than a
         name that only begins with or contains one ("granite-guardian-hap-38m")?"""
-        return name_key(_PACKAGING.sub("", str(name)) or name) in self._index
+        return _lookup_key(name) in self._index
 
     def get(self, name: str) -> Detector | None:
         """The detector for a name as users write it ("OpenAI Moderation", "llamaguard3"), or None."""
         if name in self._cache:
             return self._cache[name]
-        key = name_key(_PACKAGING.sub("", str(name)) or name)
+        key = _lookup_key(name)
         found = self._index.get(key)
         if found is None and len(key) >= 5:
             found = next((self._index[p] for p in self._prefixes if len(p) >= 5 and key.startswith(p)), None)

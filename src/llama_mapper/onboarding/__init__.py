@@ -23,7 +23,7 @@ import yaml
 
 from llama_mapper.catalog import READERS, Catalog, Detector, load_catalog, read
 from llama_mapper.catalog.base import Finding, ReaderConfig, Reading, parse_output
-from llama_mapper.catalog.vocabulary import _is_inverted_key
+from llama_mapper.catalog.vocabulary import _is_inverted_key, _key
 from llama_mapper.mapping.candidates import CandidateIndex
 from llama_mapper.mapping.prompt import build_prompt
 from llama_mapper.mapping.routes import MAX_CATEGORY_CHARS
@@ -193,7 +193,7 @@ def _decide(p: Proposal, n: int) -> None:
     top = p.retrieval[0] if p.retrieval else None
     if _SHORT_CODE.match(p.category) and not (p.alias and p.alias[1] >= 1.0):
         p.review.append("a short code: needs the vendor's table, never a guess")
-    if any(_is_inverted_key(re.sub(r"[^a-z0-9]+", "_", parent.lower()).strip("_")) for parent in p.parents):
+    if any(_is_inverted_key(_key(parent)) for parent in p.parents):
         p.review.append("inside a validity map: false may mean flagged (inverted)")
     if p.counted < LOW_SUPPORT:
         p.notes.append(f"low support: counted in {p.counted} of {n} samples")

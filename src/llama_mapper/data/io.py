@@ -152,7 +152,13 @@ def load_reviewed(path: str | Path, taxonomy: Any) -> tuple[list[dict[str, Any]]
     if path.suffix.lower() == ".csv":
         raw = list(csv.DictReader(text.splitlines()))
     else:
-        raw = [json.loads(line) for line in text.splitlines() if line.strip()]
+        raw = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    raw.append(json.loads(line))
+                except ValueError as err:
+                    raise ValueError(f"{path.name} line {n}: not JSON ({err})") from None
     rows, pending = [], 0
     for n, row in enumerate(raw, start=1):
         labels = row.get("reviewed_labels") or []

@@ -3,9 +3,8 @@ hostile input, shapes they must refuse, what they keep out of findings and reaso
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from conftest import calls_made
 
 from llama_mapper.catalog.base import ReaderConfig
 from llama_mapper.catalog.formats.scanners import READERS
@@ -65,11 +64,10 @@ HOSTILE = [
 def test_readers_never_raise_and_bound_their_work_on_hostile_input(fmt):
     reader = READERS[fmt]
     for i, value in enumerate(HOSTILE):
-        start = time.perf_counter()
-        reading = reader(value, CFG)
+        reading, calls = calls_made(reader, value, CFG)
         assert reading.status in ("ok", "error", "unreadable")
         assert len(reading.findings) <= 1000
-        assert time.perf_counter() - start < 0.1, (fmt, i)
+        assert calls < 500_000, (fmt, i)  # at most ~235k today; the inputs hold 25M spans
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

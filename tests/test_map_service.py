@@ -95,6 +95,18 @@ def test_the_mapper_ranks_candidates_with_the_adapters_retriever(server):
 
 
 @pytest.mark.slow
+def test_the_model_routes_of_one_adapter_build_one_candidate_index(server):
+    from llama_mapper.serving.server import open_routes
+
+    first = server.enable_map("model").index
+    assert first is not None and server.enable_map("hybrid").index is first  # the server keeps it
+    with open_routes(["rules", "model", "hybrid"], "demo/map@v1.0.0", server.url) as routes:
+        model, hybrid = routes.mappers["model"], routes.mappers["hybrid"]
+        assert model.index is hybrid.index and model.index is not first  # built once, for this block
+        assert model.index.top(["hate speech"]) == first.top(["hate speech"])
+
+
+@pytest.mark.slow
 def test_hybrid_asks_the_model_only_where_the_rules_give_up(server):
     server.enable_map("hybrid")
     known = post(server, "/map", UNKNOWN).json()  # an alias the taxonomy knows: the rules answer

@@ -59,6 +59,7 @@ class ModelServer:
         self.server: Any = None
         self.thread: threading.Thread | None = None
         self._routes = contextlib.ExitStack()
+        self._indexes: dict[str, Any] = {}  # adapter -> its candidate index, built once
 
     @property
     def url(self) -> str:
@@ -112,11 +113,13 @@ class ModelServer:
                 self.url,
                 self.api_key,
                 thresholds=self.thresholds,
-                mapper_options=self.limits.mapper_options(),
+                mapper_options={"index": self._indexes.get(chosen or ""), **self.limits.mapper_options()},
                 backend_options={"headers": self.app().state.traffic.internal_headers()},
             )
         )
         self.mapper = routes.mappers[route] if route != "rules" else Mapper(route="rules", rules=routes.rules)
+        if route != "rules" and chosen:
+            self._indexes[chosen] = self.mapper.index
         self.app().state.mapper = self.mapper
         self.app().state.map_status = "ready"
         return self.mapper
@@ -198,12 +201,17 @@ def open_routes(
             api_key=api_key or os.environ.get("LLAMA_MAPPER_API_KEY"),
             **(backend_options or {}),
         )
-        mappers = {
-            route: rules
-            if route == "rules"
-            else Mapper(route, backend, rules, dict(thresholds or {}), **dict(mapper_options or {}))
-            for route in routes
-        }
+        mappers: dict[str, Any] = {}
+        index = None  # the model routes share one candidate index (one adapter, one retriever)
+        for route in routes:
+            if route == "rules":
+                mappers[route] = rules
+                continue
+            options = dict(mapper_options or {})
+            if index is not None:
+                options["index"] = index
+            mappers[route] = Mapper(route, backend, rules, dict(thresholds or {}), **options)
+            index = mappers[route].index
         yield Routes(mappers, backend, rules)
 
 

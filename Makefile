@@ -32,6 +32,7 @@ RUN ?=
 HUB_ROOT ?= .hub
 REPORT_DIR ?= reports
 REVIEWED ?=
+REVIEWED_REPEAT ?= 1
 DETECTOR ?= walled-protect
 SAMPLES ?= src/llama_mapper/resources/samples/onboarding/walled-protect.jsonl
 # No byte-compiling of every installed file (tens of seconds on 2 cores): modules compile on first import,
@@ -79,8 +80,8 @@ quality: $(SETUP) ## lint and format check
 demo: $(SETUP) ## the main job, offline: data, train, release v0.1.0, pull, serve, map, evaluate, report (REPO= + HF_TOKEN: real Hub)
 	$(PYTHON) scripts/demo.py $(if $(REPO),--repo $(REPO)) $(ARGS)
 
-data: $(SETUP) ## generate the SFT dataset (DATA_DIR, SIZE, SEED; REVIEWED=review.jsonl joins reviewed rows; PUSH=org/name VERSION=v1.0.0 releases it)
-	$(PYTHON) scripts/prepare_data.py --output-dir $(DATA_DIR) --size $(SIZE) --seed $(SEED) $(if $(REVIEWED),--reviewed $(REVIEWED))
+data: $(SETUP) ## generate the SFT dataset (DATA_DIR, SIZE, SEED; REVIEWED=review.jsonl joins reviewed rows, each REVIEWED_REPEAT times; PUSH=org/name VERSION=v1.0.0 releases it)
+	$(PYTHON) scripts/prepare_data.py --output-dir $(DATA_DIR) --size $(SIZE) --seed $(SEED) $(if $(REVIEWED),--reviewed $(REVIEWED) --reviewed-repeat $(REVIEWED_REPEAT))
 ifneq ($(PUSH),)
 	$(PYTHON) scripts/push.py --dataset $(DATA_DIR) --repo $(PUSH) --version $(VERSION)
 endif

@@ -103,6 +103,34 @@ def test_reviewed_rows_join_train_with_their_lineage(mapped, tmp_path):
     assert "includes 2 outputs a person reviewed" in (out / "README.md").read_text()
 
 
+def test_reviewed_rows_can_weigh_more_than_generated_ones(tmp_path):
+    from llama_mapper.data import make_dataset
+
+    reviewed = tmp_path / "reviewed.jsonl"
+    reviewed.write_text(
+        json.dumps({**REQUESTS[1], "reviewed_labels": ["HARM.VIOLENCE.Physical"]})
+        + "\n"
+        + json.dumps({**REQUESTS[3], "reviewed_labels": []})
+        + "\n"
+    )
+    with pytest.raises(ValueError, match="at least 1"):
+        make_dataset(
+            tmp_path / "no", 4, 2, with_candidates=False, progress=False, reviewed=reviewed, reviewed_repeat=0
+        )
+    out, dataset = make_dataset(
+        tmp_path / "ds", 4, 2, with_candidates=False, progress=False, reviewed=reviewed, reviewed_repeat=3
+    )
+    added = [r for r in dataset["train"].to_list() if r["id"].startswith("reviewed-")]
+    assert [r["id"] for r in added] == ["reviewed-r2", "reviewed-r2#2", "reviewed-r2#3"]
+    assert len({json.dumps(r["messages"]) for r in added}) == 1 and len(dataset["train"]) == 7
+    lineage = json.loads((out / "generation.json").read_text())["reviewed"]
+    assert lineage["used"] == 1 and lineage["repeat"] == 3 and lineage["not_yet_reviewed"] == 1
+    assert (
+        "includes 1 outputs a person reviewed (ids `reviewed-*`, each 3 times"
+        in (out / "README.md").read_text()
+    )
+
+
 def test_a_bad_review_file_is_refused_naming_the_row(tmp_path):
     taxonomy = load_taxonomy()
     bad = tmp_path / "bad.jsonl"

@@ -420,6 +420,28 @@ LEARNED = {
 }
 
 
+@pytest.mark.parametrize(
+    "output,expected",
+    [
+        ({"flagged": True, "labels": ["toxicity"], "score": 0.93}, ["HARM.SPEECH.Toxicity"]),
+        (
+            {"flagged": True, "categories": ["hate"], "confidence": 0.81, "id": "x1"},
+            ["HARM.SPEECH.Hate.Other"],
+        ),
+    ],
+)
+def test_a_bare_score_beside_named_categories_is_how_sure_not_a_category(mapper, output, expected):
+    event = mapper.map({"detector": "never-seen-guard", "output": output})
+    assert event["taxonomy"] == expected
+    assert event["confidence"] == GENERIC_CEILING  # nothing left unmapped (a "score" category cut it to 0.5)
+
+
+def test_a_bare_score_alone_is_still_read():
+    from llama_mapper.catalog.readers import read
+
+    assert [(f.category, f.counted) for f in read({"score": 0.93}).findings] == [("score", True)]
+
+
 @pytest.mark.parametrize("case", LEARNED, ids=list(LEARNED))
 def test_the_generic_reader_learned_each_class_of_miss(mapper, case):
     output, expected, most = LEARNED[case]

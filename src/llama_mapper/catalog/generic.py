@@ -288,7 +288,7 @@ def read_generic(value: Any, cfg: ReaderConfig, nested: int = 0) -> Reading:
             else Finding(f.category, False, f.score, f.path, f.certainty)
             for f in reading.findings
         ]
-    reading.findings = _flags_decide(reading.findings)
+    reading.findings = _scores_of_named(_flags_decide(reading.findings))
     if not reading.findings and reading.verdict is None and isinstance(value, dict) and _acted(value):
         # No detection field at all: what the deployment did ({"blocked": true}) is the only evidence
         reading.verdict = True
@@ -553,6 +553,19 @@ def _flags_decide(findings: list[Finding]) -> list[Finding]:
     if not flagged:
         return findings
     return [f for f in findings if f.score is None or _key(f.category) not in flagged]
+
+
+_SCORE_WORDS = frozenset(_key(k) for k in SCORE_KEYS)
+
+
+def _scores_of_named(findings: list[Finding]) -> list[Finding]:
+    """A bare ``score`` or ``confidence`` beside named categories is how sure the detector was of
+    them, not a category called "score": ``{"flagged": true, "labels": ["toxicity"], "score": 0.93}``
+    is one finding."""
+    bare = [f for f in findings if _key(f.category) in _SCORE_WORDS and f.score is not None]
+    if not bare or not any(f.counted and f not in bare for f in findings):
+        return findings
+    return [f for f in findings if f not in bare]
 
 
 def _reason_hints(value: dict, depth: int = 0) -> list[Finding]:

@@ -40,6 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="a review file (scripts/review.py export --include-output) whose reviewed rows join train",
     )
+    parser.add_argument(
+        "--reviewed-repeat",
+        type=int,
+        default=1,
+        help="each reviewed row joins train this many times (default 1)",
+    )
     return parser.parse_args(argv)
 
 
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             with_candidates=not args.no_candidates,
             reviewed=args.reviewed,
+            reviewed_repeat=args.reviewed_repeat,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -67,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"reviewed: {meta['used']} rows joined train from {meta['file']} "
             f"({meta['left_out']} left out, {meta['not_yet_reviewed']} not yet reviewed)"
+            + (f", each {meta['repeat']} times" if meta["repeat"] > 1 else "")
         )
     return 0
 

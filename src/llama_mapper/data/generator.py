@@ -491,9 +491,10 @@ class TrainingDataGenerator:
         eval_size: int | None = None,
         progress: bool = False,
         reviewed: list[dict[str, Any]] | None = None,
+        reviewed_repeat: int = 1,
     ):
         """A ``datasets.DatasetDict`` with ``size`` train rows (and the reviewed rows, which join
-        train only) and validation/test splits."""
+        train only, each ``reviewed_repeat`` times) and validation/test splits."""
         from datasets import Dataset, DatasetDict
 
         eval_size = eval_size if eval_size is not None else max(200, size // 10)
@@ -503,7 +504,9 @@ class TrainingDataGenerator:
         }
         if reviewed:
             extra, self.reviewed_skipped = self.reviewed_rows(reviewed)
-            splits["train"] += extra
+            splits["train"] += extra + [
+                {**row, "id": f"{row['id']}#{k}"} for k in range(2, reviewed_repeat + 1) for row in extra
+            ]
             self.reviewed_used = len(extra)
         return DatasetDict({split: Dataset.from_list(rows) for split, rows in splits.items()})
 
@@ -531,22 +534,29 @@ def make_dataset(
     with_candidates: bool = True,
     progress: bool = True,
     reviewed: str | Path | None = None,
+    reviewed_repeat: int = 1,
 ):
     """Generate the dataset (``eval_size`` validation and test rows each; default size/10, at least
     200) and write it into ``output_dir`` (:func:`~llama_mapper.data.io.save_dataset`). ``reviewed``:
-    a review file whose reviewed rows join the train split; the card and ``generation.json`` record
-    which file (its SHA-256) and how many rows.
+    a review file whose reviewed rows join the train split, each ``reviewed_repeat`` times (a few
+    dozen reviewed rows among thousands of generated ones otherwise barely move an adapter); the card
+    and ``generation.json`` record which file (its SHA-256), how many rows and the repeat.
 
     Returns the folder and the ``datasets.DatasetDict``.
     """
     generator = TrainingDataGenerator(seed=seed, with_candidates=with_candidates)
     eval_size = eval_size if eval_size is not None else max(200, size // 10)
+    if reviewed_repeat < 1:
+        raise ValueError(f"the reviewed rows' repeat must be at least 1, not {reviewed_repeat}")
     rows, lineage = load_reviewed(reviewed, generator.taxonomy) if reviewed else (None, None)
-    dataset = generator.generate_dataset(size=size, eval_size=eval_size, progress=progress, reviewed=rows)
+    dataset = generator.generate_dataset(
+        size=size, eval_size=eval_size, progress=progress, reviewed=rows, reviewed_repeat=reviewed_repeat
+    )
     metadata = generator.metadata(size, eval_size)
     if lineage is not None:
         metadata["reviewed"] = lineage | {
             "used": generator.reviewed_used if rows else 0,
             "left_out": generator.reviewed_skipped if rows else 0,
+            "repeat": reviewed_repeat,
         }
     return save_dataset(dataset, output_dir, metadata), dataset

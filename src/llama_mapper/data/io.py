@@ -76,7 +76,9 @@ def _reviewed_note(metadata: dict[str, Any]) -> str:
     if not r:
         return ""
     return (
-        f"The `train` split includes {r['used']} outputs a person reviewed (ids `reviewed-*`, from "
+        f"The `train` split includes {r['used']} outputs a person reviewed (ids `reviewed-*`"
+        + (f", each {r['repeat']} times" if r.get("repeat", 1) > 1 else "")
+        + f", from "
         f"`{r['file']}`, SHA-256 `{r['sha256'][:16]}`; {r['left_out']} reviewed outputs could not be "
         f"split by category and were left out, {r['not_yet_reviewed']} rows were not yet reviewed).\n\n"
     )

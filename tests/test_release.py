@@ -50,15 +50,28 @@ def test_each_gate_fails_alone_and_says_by_how_much():
         check_gates(evaluation(), Gates(route="model"))
 
 
-def release(*args: str):
-    return subprocess.run(
-        [sys.executable, "scripts/release.py", "--per-detector", "1", "--no-progress", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+def release(*args: str, capsys=None) -> subprocess.CompletedProcess:
+    """scripts/release.py in its own process, or, given ``capsys``, its ``main`` in this one (the
+    script is one call to it; the imports are not paid again)."""
+    argv = ["--per-detector", "1", "--no-progress", *args]
+    if capsys is None:
+        return subprocess.run(
+            [sys.executable, "scripts/release.py", *argv],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    from llama_mapper.commands.release import main
+
+    capsys.readouterr()
+    code = main(argv)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, out.out, out.err)
 
 
 @pytest.mark.slow
-def test_release_refuses_a_failing_checkpoint_and_tags_a_passing_one(trained, tmp_path):
+def test_release_refuses_a_failing_checkpoint_and_tags_a_passing_one(trained, tmp_path, capsys):
     from huggingface_hub import HfApi, hf_hub_download
 
     from llama_mapper.hub.client import release_tags
@@ -69,7 +82,15 @@ def test_release_refuses_a_failing_checkpoint_and_tags_a_passing_one(trained, tm
     repo = "gates/mapper"
     # The tiny random adapter maps golden outputs badly on its own: the model route fails the F1 gate.
     failed = release(
-        "--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.1.0", "--route", "model"
+        "--checkpoint",
+        str(checkpoint),
+        "--repo",
+        repo,
+        "--version",
+        "v0.1.0",
+        "--route",
+        "model",
+        capsys=capsys,
     )
     assert failed.returncode == 1, failed.stderr[-2000:]
     assert "FAIL  macro_f1" in failed.stdout and "short" in failed.stdout
@@ -90,11 +111,19 @@ def test_release_refuses_a_failing_checkpoint_and_tags_a_passing_one(trained, tm
     lines[0] = json.dumps({**json.loads(lines[0]), "expected": ["PII.Contact.Email"]})
     (golden / "detoxify.jsonl").write_text("\n".join(lines) + "\n")
     worse = release(
-        "--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.2.0", "--golden", str(golden)
+        "--checkpoint",
+        str(checkpoint),
+        "--repo",
+        repo,
+        "--version",
+        "v0.2.0",
+        "--golden",
+        str(golden),
+        capsys=capsys,
     )
     assert worse.returncode == 1
     assert "FAIL  no_regression" in worse.stdout and "vs v0.1.0: detoxify -100.0 points" in worse.stdout
     assert [t for t, _ in release_tags(repo)] == ["v0.1.0"] and len(api.list_repo_commits(repo)) == commits
     # An existing tag is refused before any evaluation runs.
-    again = release("--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.1.0")
+    again = release("--checkpoint", str(checkpoint), "--repo", repo, "--version", "v0.1.0", capsys=capsys)
     assert again.returncode == 1 and "already exists" in again.stderr and "| golden" not in again.stdout

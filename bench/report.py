@@ -51,14 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def machine() -> dict[str, str]:
     """CPU model, cores, memory and the library versions that matter for the figures."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from llama_mapper.models.precision import describe_cpu
+
+    cpu = describe_cpu()  # model, cores, AMX / AVX-512 bf16 / AVX-512
     memory = "?"
     try:
         kb = int(

@@ -57,6 +57,7 @@ def test_demo_runs_every_step_prints_its_results_reuses_them_and_releases_on_a_g
     assert (tmp_path / "out" / "report" / "compliance_report.html").is_file()
     timing = json.loads((tmp_path / "out" / "demo_timing.json").read_text())
     assert len(timing["steps"]) == 10 and timing["total_s"] > 0
+    assert timing["cpu"]["model"] and timing["cpu"]["model"] in out  # every timing names its CPU
 
     # REPO= with HF_TOKEN: no local Hub of its own; the release goes to HF_ENDPOINT (here the suite's
     # stand-in for the real Hub) under that repo, reusing the data and the adapter.

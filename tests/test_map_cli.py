@@ -165,3 +165,76 @@ def test_resume_refuses_a_partial_output_of_another_input(tmp_path: Path):
     refused = run(["--input", str(tmp_path / "b.jsonl"), "--output", str(out), "--resume"])
     assert refused.returncode == 1 and "does not match the input" in refused.stderr
     assert (tmp_path / "out.jsonl.partial").exists() and not out.exists()
+
+
+def _without_time(text: str) -> list[dict]:
+    records = [json.loads(line) for line in text.splitlines()]
+    for record in records:
+        record.get("provenance", {}).pop("ts", None)
+    return records
+
+
+def test_worker_processes_give_one_process_output_in_order(tmp_path: Path, monkeypatch):
+    """The rules route in two processes: the same records, in input order, bad lines included, across
+    many chunks (a small chunk size makes a short file span them)."""
+    import io
+
+    from llama_mapper.mapping import batch
+    from llama_mapper.mapping.rules import RulesMapper
+
+    sample = [line for line in SAMPLE.read_text().splitlines() if line.strip()]
+    lines = [
+        *(sample * 40),
+        "{not json",
+        json.dumps({"id": "no-detector", "output": {}}),
+        *(json.dumps({**json.loads(line), "id": f"x{i}"}) for i, line in enumerate(sample * 10)),
+    ]
+    text = "\n".join(lines) + "\n"
+    mapper = RulesMapper()
+    one, two = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(batch, "CHUNK_LINES", 7)
+    first = batch.map_file(io.StringIO(text), one, mapper, progress=False)
+    second = batch.map_file(io.StringIO(text), two, mapper, progress=False, processes=2)
+    assert _without_time(two.getvalue()) == _without_time(one.getvalue())
+    assert (second.count, second.errors, second.routes, second.label_sets) == (
+        first.count,
+        first.errors,
+        first.routes,
+        first.label_sets,
+    )
+    assert second.count == len(lines) and second.errors == 2
+    resumed = io.StringIO()  # an interrupted run's remainder, in processes too
+    batch.map_file(io.StringIO(text), resumed, mapper, progress=False, processes=2, skip=100)
+    assert _without_time(resumed.getvalue()) == _without_time(one.getvalue())[100:]
+
+
+def test_the_workers_option_maps_a_file_and_is_refused_on_a_model_route(tmp_path: Path):
+    out = tmp_path / "events.jsonl"
+    done = run(["--input", str(SAMPLE), "--output", str(out), "--workers", "2"])
+    assert done.returncode == 0, done.stderr
+    single = run(["--input", str(SAMPLE)])
+    assert _without_time(out.read_text()) == _without_time(single.stdout)
+    refused = run(["--input", str(SAMPLE), "--route", "hybrid", "--adapter", "x", "--workers", "2"])
+    assert refused.returncode != 0 and "--workers N (N >= 1) is for the rules route" in refused.stderr
+
+
+def test_a_line_with_a_lone_surrogate_is_an_error_record_and_the_run_goes_on():
+    """orjson refuses lone surrogates (which no UTF-8 writer accepts), so the batch path never has to
+    look for them in what it parsed (MapRequest.from_dict(valid_utf8=True))."""
+    import io
+
+    from llama_mapper.mapping.batch import map_file
+    from llama_mapper.mapping.rules import RulesMapper
+
+    lines = [
+        '{"id": "s", "detector": "acme", "output": {"labels": ["\\ud800"]}}',
+        '{"id": "k", "detector": "acme", "output": {"labels": ["toxicity"]}, "note\\u00e9": "caf\\u00e9"}',
+    ]
+    out = io.StringIO()
+    summary = map_file(io.StringIO("\n".join(lines) + "\n"), out, RulesMapper(), progress=False)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first == {"line": 1, "error": "line is not valid JSON"}
+    assert (
+        second["id"] == "k" and second["taxonomy"] == ["HARM.SPEECH.Toxicity"] and second["noteé"] == "café"
+    )
+    assert summary.errors == 1

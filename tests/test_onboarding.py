@@ -69,7 +69,7 @@ def test_a_known_format_under_a_new_name_is_read_by_its_catalog_reader():
     assert find_format(moderation)[0] == "generic"
 
 
-def test_short_codes_inverted_maps_and_an_unsure_adapter_are_flagged(index):
+def test_short_codes_inverted_maps_and_a_disagreeing_adapter_are_flagged(index):
     samples = [
         {"checks_valid": {"Toxicity": False, "BanCode": True}},
         {"checks_valid": {"Toxicity": True, "BanCode": False}},
@@ -88,7 +88,8 @@ def test_short_codes_inverted_maps_and_an_unsure_adapter_are_flagged(index):
     assert any("short code" in r for r in found["H2"].review)
     assert any("inverted" in r for r in found["Toxicity"].review)
     assert any("inverted" in r for r in found["BanCode"].review)
-    assert any("adapter is unsure" in r for r in found["H2"].review)
+    assert any("adapter answers HARM.SPEECH.Toxicity (0.40)" in r for r in found["H2"].review)
+    assert all("adapter" not in p.source for p in found.values())  # it advises, never proposes
 
 
 def test_check_refuses_the_raw_draft_and_passes_the_corrected_one(drafted, tmp_path):

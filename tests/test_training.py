@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -224,6 +225,35 @@ def test_ddp_with_two_cpu_processes(tiny_dataset, tmp_path):
     assert state["global_step"] == 2
     # Two processes shared each step: 2 steps x 8 rows x 2 processes = half of the 64 examples.
     assert json.loads((out / "llama_mapper.json").read_text())["metrics"]["train_epoch"] == pytest.approx(0.5)
+
+
+def test_the_final_save_gathers_fsdp_shards_and_a_run_without_weights_fails(tmp_path):
+    """FSDP needs GPUs: accelerate's real FSDP plugin stands beside a trainer that saves the way
+    transformers does under FSDP (the adapter file only from a full state dict)."""
+    from types import SimpleNamespace
+
+    from accelerate.utils import FullyShardedDataParallelPlugin
+    from torch.distributed.fsdp import StateDictType
+
+    from llama_mapper.training.artifacts import require_weights, save_weights
+
+    plugin = FullyShardedDataParallelPlugin(state_dict_type="SHARDED_STATE_DICT")  # as fsdp.yaml
+
+    def save_model(folder):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        if plugin.state_dict_type == StateDictType.FULL_STATE_DICT:
+            (Path(folder) / "adapter_model.safetensors").write_bytes(b"weights")
+
+    accelerator = SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin), is_main_process=True)
+    trainer = SimpleNamespace(is_fsdp_enabled=True, accelerator=accelerator, save_model=save_model)
+    assert save_weights(trainer, tmp_path / "run", peft=True).name == "adapter_model.safetensors"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README.md").write_text("a card")
+    with pytest.raises(
+        RuntimeError, match=r"holds no adapter_model.safetensors .*README.md.*FULL_STATE_DICT"
+    ):
+        require_weights(empty, peft=True)
 
 
 @pytest.mark.parametrize(

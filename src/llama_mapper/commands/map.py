@@ -6,6 +6,7 @@ Usage:
     python scripts/map.py --route hybrid --adapter org/mapper@v1.2.0 --input requests.jsonl
     python scripts/map.py --route model --adapter org/mapper@v1.2.0 --endpoint http://tgi:8080 -i requests.jsonl
     cat requests.jsonl | python scripts/map.py --input - --output - > events.jsonl
+    python scripts/map.py --workers 2 -i backfill.jsonl -o events.jsonl   # rules, one process per core
 
 The model routes talk to a TGI-protocol endpoint with huggingface_hub's InferenceClient: --endpoint
 (our server, a TGI container), or, without it, a server started in this process for --adapter.
@@ -47,6 +48,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--api-key", default=None, help="the endpoint's bearer token (also LLAMA_MAPPER_API_KEY)"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight on the model routes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes for the rules route (one per core; output order kept)",
+    )
     add_threshold_argument(parser)
     parser.add_argument("--summary-json", default=None, help="also write the run summary as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -61,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.workers < 1 or (args.workers > 1 and args.route != "rules"):
+        raise SystemExit("--workers N (N >= 1) is for the rules route; the model routes use --concurrency")
     with ExitStack() as stack:
         if args.route != "rules" and not args.adapter:
             raise SystemExit(f"--route {args.route} needs --adapter (org/name@v1.2.0 or a local folder)")
@@ -82,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.resume,
                     progress=not args.no_progress,
                     workers=workers,
+                    processes=args.workers,
                 )
             except (ResumeError, OSError) as err:
                 print(f"error: {err}", file=sys.stderr)
@@ -91,7 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         else:
             src = sys.stdin if args.input == "-" else stack.enter_context(open(args.input, encoding="utf-8"))
-            summary = map_file(src, sys.stdout, mapper, progress=not args.no_progress, workers=workers)
+            summary = map_file(
+                src,
+                sys.stdout,
+                mapper,
+                progress=not args.no_progress,
+                workers=workers,
+                processes=args.workers,
+            )
     print(summary.render(), file=sys.stderr)
     if backend is not None:
         print(

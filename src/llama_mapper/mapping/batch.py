@@ -108,7 +108,7 @@ def map_line(line_no: int, line: str, mapper: Mapper) -> tuple[dict[str, Any], s
         if isinstance(raw, dict):
             rid = raw.get("id") if isinstance(raw.get("id"), (str, int)) else None
             rid = name_text(rid) if isinstance(rid, str) else rid
-        request = MapRequest.from_dict(raw)
+        request = MapRequest.from_dict(raw, valid_utf8=True)  # orjson refuses lone surrogates
         event = mapper.map(request)
     except RequestError as err:
         logger.warning("line %d: %s", line_no, err)
@@ -136,9 +136,7 @@ def map_lines(
     """
     import itertools
 
-    numbered = itertools.islice(
-        ((n, line) for n, line in enumerate(lines, start=1) if line.strip()), skip, None
-    )
+    numbered = _numbered(lines, skip)
     if workers <= 1:
         results: Iterable[tuple[dict[str, Any], str | None]] = (
             map_line(n, line, mapper) for n, line in numbered
@@ -152,17 +150,84 @@ def map_lines(
             yield from _counted(pool.map(lambda item: map_line(*item, mapper), window), summary)
 
 
+def _numbered(lines: Iterable[str], skip: int) -> Iterator[tuple[int, str]]:
+    import itertools
+
+    return itertools.islice(((n, line) for n, line in enumerate(lines, start=1) if line.strip()), skip, None)
+
+
 def _counted(
     results: Iterable[tuple[dict[str, Any], str | None]], summary: Summary
 ) -> Iterator[dict[str, Any]]:
     for record, route in results:
-        summary.count += 1
-        if route is None:
-            summary.errors += 1
-        else:
-            summary.routes[route] += 1
-            summary.label_sets[tuple(record["taxonomy"])] += 1
+        _count(summary, route, record.get("taxonomy"))
         yield record
+
+
+def _count(summary: Summary, route: str | None, labels: Any) -> None:
+    summary.count += 1
+    if route is None:
+        summary.errors += 1
+    else:
+        summary.routes[route] += 1
+        summary.label_sets[tuple(labels)] += 1
+
+
+# -- process workers (the rules route: CPU-bound, so threads would share one core) ------------------
+
+CHUNK_LINES = 512  # lines a worker process maps per task: large enough that pickling stays cheap
+_WORKER_MAPPER: Any = None  # the mapper inside a worker process (inherited through fork)
+
+
+def process_workers_available() -> bool:
+    """Process workers inherit the mapper through ``fork`` (Linux); elsewhere mapping stays in one
+    process."""
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _map_chunk(chunk: list[tuple[int, str]]) -> list[tuple[str, str | None, tuple[str, ...] | None]]:
+    """In a worker process: each line's output line, route and labels (for the run's summary)."""
+    out = []
+    for n, line in chunk:
+        record, route = map_line(n, line, _WORKER_MAPPER)
+        out.append((dump_line(record), route, tuple(record["taxonomy"]) if route is not None else None))
+    return out
+
+
+def _set_worker_mapper(mapper: Any) -> None:
+    global _WORKER_MAPPER
+    _WORKER_MAPPER = mapper
+
+
+def map_lines_in_processes(
+    lines: Iterable[str], mapper: Mapper, summary: Summary, processes: int, skip: int = 0
+) -> Iterator[str]:
+    """Like :func:`map_lines` with ``processes`` worker processes, each with a copy of ``mapper``
+    made by ``fork``; yields the output lines, in input order. Chunks of :data:`CHUNK_LINES` lines
+    go out, at most ``4 x processes`` at a time, so memory stays bounded on any file size. A bad line
+    is an error record, as in one process; a worker that dies stops the run (what was written stays,
+    and ``--resume`` continues it)."""
+    import collections
+    import concurrent.futures
+    import itertools
+    import multiprocessing
+
+    numbered = _numbered(lines, skip)
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_set_worker_mapper, initargs=(mapper,)
+    ) as pool:
+        pending: collections.deque = collections.deque()
+        while True:
+            while len(pending) < 4 * processes and (chunk := list(itertools.islice(numbered, CHUNK_LINES))):
+                pending.append(pool.submit(_map_chunk, chunk))
+            if not pending:
+                return
+            for text, route, labels in pending.popleft().result():
+                _count(summary, route, labels)
+                yield text
 
 
 def dump_line(record: dict[str, Any]) -> str:
@@ -183,16 +248,23 @@ def map_file(
     total: int | None = None,
     workers: int = 1,
     skip: int = 0,
+    processes: int = 1,
 ) -> Summary:
-    """Map a JSONL stream to a JSONL stream, with a progress bar; returns the run's summary."""
+    """Map a JSONL stream to a JSONL stream, with a progress bar; returns the run's summary.
+    ``workers``: threads (the model routes, which wait on an endpoint); ``processes``: worker
+    processes (the rules route, which is CPU-bound), see :func:`map_lines_in_processes`."""
     summary = Summary(resumed=skip)
     start = time.perf_counter()
     bar = tqdm(
         total=total, unit=" lines", disable=not progress, mininterval=0.5, desc=f"mapping ({mapper.route})"
     )
     pending = 0
-    for record in map_lines(src, mapper, summary, workers, skip):
-        dst.write(dump_line(record))
+    if processes > 1 and process_workers_available():
+        texts: Iterable[str] = map_lines_in_processes(src, mapper, summary, processes, skip)
+    else:
+        texts = (dump_line(record) for record in map_lines(src, mapper, summary, workers, skip))
+    for text in texts:
+        dst.write(text)
         pending += 1
         if pending == 256:
             bar.update(pending)
@@ -268,6 +340,7 @@ def map_to_file(
     resume: bool = False,
     progress: bool = True,
     workers: int = 1,
+    processes: int = 1,
 ) -> Summary:
     """Map a JSONL file (``"-"``: stdin) to ``output`` without ever leaving a half-written
     ``output``: the records go to ``output.partial``, renamed to ``output`` once all are written.
@@ -289,7 +362,9 @@ def map_to_file(
     with contextlib.ExitStack() as stack:
         src = sys.stdin if stdin else stack.enter_context(Path(input_path).open(encoding="utf-8"))
         dst = stack.enter_context(partial.open("a" if kept else "w", encoding="utf-8"))
-        summary = map_file(src, dst, mapper, progress=progress, workers=workers, skip=kept)
+        summary = map_file(
+            src, dst, mapper, progress=progress, workers=workers, skip=kept, processes=processes
+        )
         os.fsync(dst.fileno())
     os.replace(partial, output)
     return summary

@@ -98,8 +98,10 @@ class MapRequest:
     FIELDS = ("detector", "output", "detector_version", "tenant_id", "id")
 
     @classmethod
-    def from_dict(cls, raw: Any) -> MapRequest:
-        """Validate a request object; raise :class:`RequestError` with a clear message."""
+    def from_dict(cls, raw: Any, valid_utf8: bool = False) -> MapRequest:
+        """Validate a request object; raise :class:`RequestError` with a clear message.
+        ``valid_utf8``: its strings are known to hold no lone surrogate (orjson parsed it: it refuses
+        them), so they are not walked again."""
         if not isinstance(raw, dict):
             raise RequestError(f"a request must be a JSON object, got {type(raw).__name__}")
         detector = raw.get("detector")
@@ -120,11 +122,12 @@ class MapRequest:
             isinstance(rid, bool) or not isinstance(rid, (str, int)) or len(str(rid)) > MAX_FIELD
         ):
             raise RequestError(f"field 'id' must be a string or an integer of at most {MAX_FIELD} characters")
-        extra = {valid_text(k): valid_text(v) for k, v in raw.items() if k not in cls.FIELDS}
+        text = (lambda value: value) if valid_utf8 else valid_text
+        extra = {text(k): text(v) for k, v in raw.items() if k not in cls.FIELDS}
         version, tenant = raw.get("detector_version"), raw.get("tenant_id")
         return cls(
             name_text(detector.strip()),
-            valid_text(raw["output"]),
+            text(raw["output"]),
             None if version is None else name_text(version),
             None if tenant is None else name_text(tenant),
             name_text(rid) if isinstance(rid, str) else rid,

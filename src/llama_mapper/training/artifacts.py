@@ -13,6 +13,7 @@ from llama_mapper import __version__
 from llama_mapper.hub.checkpoints import METADATA_FILE
 from llama_mapper.mapping.prompt import PROMPT_VERSION
 from llama_mapper.models.base_model import BaseModel
+from llama_mapper.models.precision import describe_cpu
 from llama_mapper.resources.frameworks import load_frameworks
 from llama_mapper.resources.taxonomy import load_taxonomy
 from llama_mapper.training.config import MapperModelConfig, ScriptArguments
@@ -122,7 +123,43 @@ def hardware() -> dict[str, Any]:
 
     if torch.cuda.is_available():
         return {"device": torch.cuda.get_device_name(0), "gpus": torch.cuda.device_count()}
-    return {"device": "cpu", "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+    return {"device": "cpu", "cpus": os.cpu_count(), "processor": describe_cpu()}  # model, AMX, AVX-512
+
+
+# What a finished run must leave: the adapter (PEFT) or the full weights.
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+MODEL_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def save_weights(trainer: Any, output_dir: str | Path, peft: bool) -> Path:
+    """``trainer.save_model`` that really writes the weights under every launcher, and says so.
+
+    FSDP with ``SHARDED_STATE_DICT`` (our fsdp.yaml: fast, resumable checkpoints) makes the final
+    ``save_model`` write shards or nothing; the final save gathers a full state dict instead, as the
+    transformers FSDP guide does. On the main process the adapter file (or the model's) must then
+    exist, else the run fails here, naming the folder, rather than ending with a card and no weights.
+    """
+    if getattr(trainer, "is_fsdp_enabled", False):
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(output_dir))
+    if trainer.accelerator.is_main_process:
+        return require_weights(output_dir, peft)
+    return Path(output_dir)
+
+
+def require_weights(output_dir: str | Path, peft: bool) -> Path:
+    """The weights file a finished run wrote into ``output_dir``; RuntimeError when there is none."""
+    expected = ADAPTER_FILES if peft else MODEL_FILES
+    folder = Path(output_dir)
+    found = next((folder / name for name in expected if (folder / name).is_file()), None)
+    if found is None:
+        present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        raise RuntimeError(
+            f"training finished but {folder} holds no {' or '.join(expected)} (found: {present[:12] or 'nothing'}). "
+            "Under FSDP the final save needs a full state dict (fsdp_state_dict_type: FULL_STATE_DICT for "
+            "the last save); under DeepSpeed ZeRO-3, zero3_save_16bit_model: true."
+        )
+    return found
 
 
 def write_predictions(output_dir: str | Path, rows: list[dict[str, Any]], answers: list[list[str]]) -> Path:

@@ -121,7 +121,7 @@ def train(script_args, training_args, model_args) -> dict:
     trainer.log_metrics("all", metrics)
 
     # Save: adapter, tokenizer, recipe, lineage, metrics; the card last (the Trainer rewrites README.md)
-    trainer.save_model(training_args.output_dir)
+    A.save_weights(trainer, training_args.output_dir, peft=model_args.use_peft)
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(training_args.output_dir)
         trainer.save_metrics("all", metrics, combined=False)

@@ -168,11 +168,25 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def create_app(engine: Engine, api_key: str | None = None, limits: Limits | None = None) -> FastAPI:
+# TGI's own routes, which vLLM's OpenAI server does not have (``protocol="vllm"`` answers them 404).
+TGI_ONLY_PATHS = frozenset({"/", "/generate", "/generate_stream", "/info"})
+PROTOCOLS = ("tgi", "vllm")
+
+
+def create_app(
+    engine: Engine, api_key: str | None = None, limits: Limits | None = None, protocol: str = "tgi"
+) -> FastAPI:
     """The FastAPI app (OpenAPI docs at ``/docs``). ``app.state.map_status`` is ``"off"`` (no
     ``/map``), ``"starting"`` (``/map`` and ``/health`` answer 503 until ``app.state.mapper`` is
     set) or ``"ready"``; ``app.state.traffic`` counts the requests in flight and refuses new ones
-    with 503 once the server is stopping."""
+    with 503 once the server is stopping.
+
+    ``protocol="vllm"`` makes it a stand-in for vLLM's OpenAI server (v0.11, the image
+    ``make vllm`` runs): TGI's routes answer 404 as vLLM's would, and ``/v1/models`` lists the
+    base model and each LoRA adapter by its served name with vLLM's fields (``owned_by``, ``root``,
+    ``parent``). The tests reach the vLLM client path through it."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}: choose from {', '.join(PROTOCOLS)}")
     limits = limits or Limits()
     app = FastAPI(title="Llama Mapper model server", version=__version__, description=__doc__)
     app.state.engine = engine
@@ -189,6 +203,32 @@ def create_app(engine: Engine, api_key: str | None = None, limits: Limits | None
         traffic=app.state.traffic,
         retry_after=limits.retry_after_s,
     )
+
+    if protocol == "vllm":
+
+        @app.middleware("http")
+        async def openai_server_only(request: Request, call_next):
+            if request.url.path in TGI_ONLY_PATHS:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            return await call_next(request)
+
+    created = int(time.time())
+
+    @app.get("/v1/models", summary="The served models (OpenAI's list; LoRA adapters as vLLM lists them)")
+    async def models():
+        owner = "vllm" if protocol == "vllm" else "llama-mapper"
+        base = {"id": engine.model_id, "object": "model", "created": created, "owned_by": owner}
+        return {
+            "object": "list",
+            "data": [
+                base | {"root": engine.model_id, "parent": None},
+                *(
+                    {"id": a.id, "object": "model", "created": created, "owned_by": owner}
+                    | {"root": a.path, "parent": engine.model_id}
+                    for a in engine.adapters.values()
+                ),
+            ],
+        }
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:

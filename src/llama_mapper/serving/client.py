@@ -1,9 +1,12 @@
-"""The model route's client: one adapter on one TGI-protocol endpoint, through ``InferenceClient``.
+"""The model route's client: one adapter on one endpoint, through ``InferenceClient``.
 
-The endpoint is our server (:class:`~llama_mapper.serving.server.ModelServer`), a TGI container or
-any TGI-protocol endpoint: decoding is constrained to a JSON array of taxonomy labels, so no answer
-can leave the taxonomy. The client checks that the endpoint really serves the adapter (TGI silently
-runs the base model for an unknown one) and names the adapter's ``repo@tag`` and commit.
+The endpoint is our server (:class:`~llama_mapper.serving.server.ModelServer`), a TGI container, or
+vLLM's OpenAI server; the client tells them apart by what they answer (TGI's ``GET /info``, else
+OpenAI's ``GET /v1/models``), never by a flag. Both are asked through the chat API, decoding
+constrained to a JSON array of taxonomy labels (TGI's ``{"type": "json"}`` grammar; OpenAI's
+``json_schema`` response format for vLLM), so no answer can leave the taxonomy. The client checks
+that the endpoint really serves the adapter (TGI silently runs the base model for an unknown one;
+vLLM lists its LoRA modules) and names the adapter's ``repo@tag`` and commit.
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ import math
 import re
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 from huggingface_hub import InferenceClient
 from huggingface_hub.utils import get_session
 
 from llama_mapper.hub.checkpoints import CheckpointManager
 from llama_mapper.mapping.routes import MAX_ANSWER_LABELS, Answer, BackendError
+from llama_mapper.serving.deploy import served_name
 from llama_mapper.serving.grammar import label_schema
 
 
 class ModelBackend:
-    """One adapter on one TGI-protocol endpoint, through ``InferenceClient``."""
+    """One adapter on one endpoint (TGI protocol or vLLM's OpenAI server), through ``InferenceClient``.
+    ``protocol`` says which the endpoint turned out to speak: ``"tgi"`` or ``"openai"``."""
 
     def __init__(
         self,
@@ -45,9 +51,15 @@ class ModelBackend:
         self.adapter_ref = hub.get("ref") if hub.get("repo_id") else self.metadata["name"]
         self.sha = hub.get("sha")
         self.prompt_mode = self.metadata.get("prompt_mode", "categories")
-        self.grammar = {"type": "json", "value": label_schema(labels, max_items=MAX_ANSWER_LABELS)}
+        schema = label_schema(labels, max_items=MAX_ANSWER_LABELS)
         self.max_new_tokens = max_new_tokens
+        self.protocol = "tgi"
         self.adapter_id = self._served_id(api_key)
+        self.grammar = (
+            {"type": "json", "value": schema}  # TGI's grammar
+            if self.protocol == "tgi"
+            else {"type": "json_schema", "json_schema": {"name": "labels", "schema": schema, "strict": True}}
+        )
         self.cache: OrderedDict[str, Answer] = OrderedDict()
         self.cache_size = cache_size
         self.lock = threading.Lock()
@@ -59,15 +71,30 @@ class ModelBackend:
         """What events record: ``repo@tag#sha`` (or the local folder's name)."""
         return f"{self.adapter_ref}#{self.sha}" if self.sha else str(self.adapter_ref)
 
-    def _served_id(self, api_key: str | None) -> str:
-        """The ``adapter_id`` the endpoint knows this adapter by; BackendError when it does not serve it."""
+    def _get(self, path: str, api_key: str | None) -> tuple[int, dict]:
+        """``GET path``: its status and JSON body ({} for a 404); BackendError when unreachable."""
         headers = self.headers | ({"Authorization": f"Bearer {api_key}"} if api_key else {})
         try:  # the client library's own HTTP session
-            response = get_session().get(f"{self.endpoint}/info", headers=headers, timeout=30)
+            response = get_session().get(f"{self.endpoint}{path}", headers=headers, timeout=30)
+            if response.status_code == 404:
+                return 404, {}
             response.raise_for_status()
-            info = response.json()
+            return response.status_code, response.json()
         except Exception as err:  # noqa: BLE001 - any transport or HTTP error: the endpoint is unusable
-            raise BackendError(f"cannot read {self.endpoint}/info: {type(err).__name__}: {err}") from err
+            raise BackendError(f"cannot read {self.endpoint}{path}: {type(err).__name__}: {err}") from err
+
+    def _served_id(self, api_key: str | None) -> str:
+        """The id the endpoint knows this adapter by (TGI's ``adapter_id``, OpenAI's ``model``);
+        BackendError when it does not serve it. Sets :attr:`protocol`."""
+        status, info = self._get("/info", api_key)
+        if status == 404:  # not TGI: vLLM's OpenAI server lists its LoRA modules
+            status, models = self._get("/v1/models", api_key)
+            if status == 404:
+                raise BackendError(
+                    f"{self.endpoint} answers neither TGI's /info nor OpenAI's /v1/models: not a model server"
+                )
+            self.protocol = "openai"
+            return self._listed_id(models)
         served = info.get("adapters")
         if served is None:  # a real TGI: it does not list adapters, so check by behaviour
             return self._probe(
@@ -82,6 +109,21 @@ class ModelBackend:
                 return entry["id"]
         known = ", ".join(f"{e.get('id')} ({(e.get('sha') or 'local')[:12]})" for e in served) or "none"
         raise BackendError(f"{self.endpoint} does not serve {self.model_ref}: it serves {known}")
+
+    def _listed_id(self, models: dict) -> str:
+        """This adapter's entry in an OpenAI ``/v1/models`` list (vLLM: one entry per LoRA module,
+        ``root`` its folder): by the name ``make vllm`` serves it under (``org--name--v1.2.0``, which
+        pins the release), its reference, or its local folder's name."""
+        names = {served_name(self.metadata), str(self.adapter_ref), self.metadata["name"]}
+        loras = [m for m in models.get("data") or [] if isinstance(m, dict) and m.get("parent")]
+        for entry in loras:
+            if entry.get("id") in names or Path(str(entry.get("root") or "")).name in names:
+                return str(entry["id"])
+        known = ", ".join(str(m.get("id")) for m in loras) or "no LoRA module"
+        raise BackendError(
+            f"{self.endpoint} does not serve {self.model_ref}: it serves {known} (vLLM: --lora-modules "
+            f"{served_name(self.metadata)}=<folder>, as `make vllm` writes it)"
+        )
 
     def _probe(self, adapter_id: str) -> str:
         """TGI runs the base model for an unknown adapter_id: the adapter must change the prompt's

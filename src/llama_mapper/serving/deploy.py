@@ -47,7 +47,9 @@ def _adapters(refs: list[str]) -> tuple[list[dict[str, Any]], str, int]:
     return metas, bases.pop(), rank
 
 
-def _local_name(meta: dict[str, Any]) -> str:
+def served_name(meta: dict[str, Any]) -> str:
+    """The name an adapter is served by (``org--name--v1.2.0``): vLLM's ``--lora-modules`` name, and
+    TGI's for a downloaded revision."""
     hub = meta.get("hub") or {}
     if hub.get("repo_id"):
         # TGI allows one "@" and one "=" per LORA_ADAPTERS entry: none in the name or the path.
@@ -59,7 +61,7 @@ def _download(meta: dict[str, Any], data_dir: Path) -> Path:
     """The adapter's files under ``data_dir/adapters/<name>`` (copied from the cache or the folder)."""
     import shutil
 
-    target = data_dir / "adapters" / _local_name(meta)
+    target = data_dir / "adapters" / served_name(meta)
     if not target.is_dir():
         shutil.copytree(meta["path"], target, ignore=shutil.ignore_patterns("checkpoint-*", ".cache"))
     return target
@@ -81,7 +83,7 @@ def tgi_command(
             ids[ref] = repo
         else:
             folder = _download(meta, data_dir)
-            name = _local_name(meta)
+            name = served_name(meta)
             entries.append(f"{name}=/data/adapters/{name}")
             ids[ref] = name
             downloads[ref] = str(folder)
@@ -107,7 +109,7 @@ def vllm_command(
     modules, ids, downloads = [], {}, {}
     for ref, meta in zip(refs, metas, strict=True):
         folder = _download(meta, data_dir)
-        name = _local_name(meta)
+        name = served_name(meta)
         modules.append(f"{name}=/data/adapters/{name}")
         ids[ref] = name
         downloads[ref] = str(folder)

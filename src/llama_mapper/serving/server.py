@@ -44,6 +44,7 @@ class ModelServer:
         map_route: str | None = None,
         thresholds: dict[str, float] | None = None,
         limits: Limits | None = None,
+        protocol: str = "tgi",
         **engine_options: Any,
     ) -> None:
         refs = [*([checkpoint_path] if checkpoint_path else []), *adapters]
@@ -54,6 +55,7 @@ class ModelServer:
         self.map_route = map_route
         self.thresholds = thresholds or {}
         self.limits = limits or Limits()
+        self.protocol = protocol  # "vllm": a stand-in for vLLM's OpenAI server (tests)
         self.mapper: Any = None
         self._app: Any = None
         self.server: Any = None
@@ -67,7 +69,9 @@ class ModelServer:
 
     def app(self):
         if self._app is None:
-            self._app = create_app(self.engine, api_key=self.api_key, limits=self.limits)
+            self._app = create_app(
+                self.engine, api_key=self.api_key, limits=self.limits, protocol=self.protocol
+            )
         return self._app
 
     def start(self, timeout: float = 30.0) -> ModelServer:

@@ -232,7 +232,9 @@ def test_the_final_save_gathers_fsdp_shards_and_a_run_without_weights_fails(tmp_
     transformers does under FSDP (the adapter file only from a full state dict)."""
     from types import SimpleNamespace
 
+    import torch
     from accelerate.utils import FullyShardedDataParallelPlugin
+    from safetensors.torch import save_file
     from torch.distributed.fsdp import StateDictType
 
     from llama_mapper.training.artifacts import require_weights, save_weights
@@ -242,7 +244,7 @@ def test_the_final_save_gathers_fsdp_shards_and_a_run_without_weights_fails(tmp_
     def save_model(folder):
         Path(folder).mkdir(parents=True, exist_ok=True)
         if plugin.state_dict_type == StateDictType.FULL_STATE_DICT:
-            (Path(folder) / "adapter_model.safetensors").write_bytes(b"weights")
+            save_file({"lora_A.weight": torch.ones(2, 2)}, str(Path(folder) / "adapter_model.safetensors"))
 
     accelerator = SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin), is_main_process=True)
     trainer = SimpleNamespace(is_fsdp_enabled=True, accelerator=accelerator, save_model=save_model)
@@ -253,6 +255,12 @@ def test_the_final_save_gathers_fsdp_shards_and_a_run_without_weights_fails(tmp_
     with pytest.raises(
         RuntimeError, match=r"holds no adapter_model.safetensors .*README.md.*FULL_STATE_DICT"
     ):
+        require_weights(empty, peft=True)
+    (empty / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(RuntimeError, match="does not load"):
+        require_weights(empty, peft=True)
+    save_file({}, str(empty / "adapter_model.safetensors"))
+    with pytest.raises(RuntimeError, match="holds no tensors"):
         require_weights(empty, peft=True)
 
 

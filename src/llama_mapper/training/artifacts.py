@@ -159,6 +159,20 @@ def require_weights(output_dir: str | Path, peft: bool) -> Path:
             "Under FSDP the final save needs a full state dict (fsdp_state_dict_type: FULL_STATE_DICT for "
             "the last save); under DeepSpeed ZeRO-3, zero3_save_16bit_model: true."
         )
+    if (
+        found.suffix == ".safetensors"
+    ):  # it must load, and hold tensors (a sharded save can write an empty one)
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(found), framework="pt") as weights:
+                empty = not list(weights.keys())
+        except Exception as err:  # noqa: BLE001 - any reason it does not load is the same failure
+            raise RuntimeError(f"training finished but {found} does not load: {err}") from err
+        if empty:
+            raise RuntimeError(
+                f"training finished but {found} holds no tensors (an un-gathered sharded save?)"
+            )
     return found
 
 

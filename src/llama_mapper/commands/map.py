@@ -5,6 +5,7 @@ Usage:
     python scripts/map.py --input requests.jsonl --output events.jsonl [--route rules]
     python scripts/map.py --route hybrid --adapter org/mapper@v1.2.0 --input requests.jsonl
     python scripts/map.py --route model --adapter org/mapper@v1.2.0 --endpoint http://tgi:8080 -i requests.jsonl
+    python scripts/map.py --route hybrid --adapter org/mapper@v1.2.0 --endpoint http://gpu1:8000 --endpoint http://gpu2:8000 -i requests.jsonl
     cat requests.jsonl | python scripts/map.py --input - --output - > events.jsonl
     python scripts/map.py --workers 2 -i backfill.jsonl -o events.jsonl   # rules, one process per core
 
@@ -42,7 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--adapter", default=None, help="the adapter for model/hybrid: org/name@v1.2.0 or a folder"
     )
     parser.add_argument(
-        "--endpoint", default=None, help="a TGI-protocol URL serving the adapter (default: in process)"
+        "--endpoint",
+        action="append",
+        default=None,
+        help="a TGI or vLLM URL serving the adapter (default: in process); repeat it for several: "
+        "questions spread over the healthy ones and fail over",
     )
     parser.add_argument(
         "--api-key", default=None, help="the endpoint's bearer token (also LLAMA_MAPPER_API_KEY)"

@@ -16,7 +16,9 @@ import json
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from huggingface_hub import InferenceClient
@@ -193,3 +195,133 @@ class ModelBackend:
             complete = re.findall(r'"([A-Z_]+(?:\.[A-Za-z]+)+)"', choice.message.content)
             answer = Answer(tuple(dict.fromkeys(complete)), 0.0)
         return answer
+
+
+def _retryable(err: BaseException) -> bool:
+    """A busy or failing endpoint (429, 5xx, a refused or dropped connection, a timeout), worth
+    asking another; a 4xx is the request's own fault and is not."""
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if status is not None:
+        return status == 429 or status >= 500
+    names = {cls.__name__ for cls in type(err).__mro__}
+    return isinstance(err, OSError) or bool(
+        names & {"TransportError", "TimeoutException", "RemoteProtocolError"}
+    )
+
+
+class Fleet:
+    """Several endpoints that serve one adapter (``--endpoint`` repeated), as one backend.
+
+    Questions go round-robin to the healthy endpoints. A 429, a 5xx or a transport error marks the
+    endpoint down and the question is asked again on another, with exponential back-off; a down
+    endpoint is skipped until ``cooldown_s`` has passed and its ``/health`` answers 200 again (an
+    endpoint unreachable at start is checked the same way, and joins once it serves the adapter).
+    After ``attempts`` tries the question fails with BackendError, which the batch path turns into an
+    error record: every request ends in an event or an error record. All endpoints must serve the
+    same adapter commit."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        make_backend: Callable[[str], ModelBackend],
+        attempts: int = 6,
+        cooldown_s: float = 2.0,
+        backoff_s: float = 0.1,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("a fleet needs at least one endpoint")
+        self.make_backend = make_backend
+        self.attempts, self.cooldown_s, self.backoff_s = attempts, cooldown_s, backoff_s
+        self.lock = threading.Lock()
+        self.backends: dict[str, ModelBackend | None] = {}
+        self.down_until: dict[str, float] = {}
+        self.turn = 0
+        errors = []
+        for endpoint in dict.fromkeys(e.rstrip("/") for e in endpoints):
+            try:
+                self.backends[endpoint] = make_backend(endpoint)
+            except BackendError as err:
+                if "does not serve" in str(err):  # a wrong endpoint, not a down one: refuse now
+                    raise
+                errors.append(str(err))
+                self.backends[endpoint] = None
+                self.down_until[endpoint] = time.monotonic() + cooldown_s
+        up = [b for b in self.backends.values() if b is not None]
+        if not up:
+            raise BackendError("no endpoint can be reached: " + "; ".join(errors))
+        refs = {b.model_ref for b in up}
+        if len(refs) > 1:
+            raise BackendError(f"the endpoints serve different adapters: {', '.join(sorted(refs))}")
+        first = up[0]
+        self.metadata, self.prompt_mode, self.sha = first.metadata, first.prompt_mode, first.sha
+        self.endpoint = ", ".join(self.backends)
+
+    @property
+    def model_ref(self) -> str:
+        return next(b for b in self.backends.values() if b is not None).model_ref
+
+    @property
+    def stats(self) -> dict[str, int]:
+        out = {"model_calls": 0, "cache_hits": 0}
+        for backend in self.backends.values():
+            for key in out:
+                out[key] += backend.stats[key] if backend is not None else 0
+        return out
+
+    def healthy(self) -> list[str]:
+        """The endpoints a question may go to now (a down one is checked once its cool-down is over)."""
+        now = time.monotonic()
+        with self.lock:
+            due = [e for e, until in self.down_until.items() if until <= now]
+            for endpoint in due:  # checked by one caller at a time; others skip it meanwhile
+                self.down_until[endpoint] = now + self.cooldown_s
+        for endpoint in due:
+            if self._recovered(endpoint):
+                with self.lock:
+                    self.down_until.pop(endpoint, None)
+        with self.lock:
+            return [e for e in self.backends if e not in self.down_until]
+
+    def _recovered(self, endpoint: str) -> bool:
+        try:
+            if get_session().get(f"{endpoint}/health", timeout=5).status_code != 200:
+                return False
+            if self.backends[endpoint] is None:
+                backend = self.make_backend(endpoint)
+                if backend.model_ref != self.model_ref:
+                    return False
+                self.backends[endpoint] = backend
+            return True
+        except Exception:  # noqa: BLE001 - still down, whatever the reason
+            return False
+
+    def _mark_down(self, endpoint: str) -> None:
+        with self.lock:
+            self.down_until[endpoint] = time.monotonic() + self.cooldown_s
+
+    def answer(self, messages: list[dict[str, str]]) -> Answer:
+        delay, last = self.backoff_s, "no endpoint was healthy"
+        for _ in range(self.attempts):
+            healthy = self.healthy()
+            if healthy:
+                with self.lock:
+                    endpoint = healthy[self.turn % len(healthy)]
+                    self.turn += 1
+                backend = self.backends[endpoint]
+                assert backend is not None
+                try:
+                    return backend.answer(messages)
+                except Exception as err:
+                    if not _retryable(err):
+                        raise
+                    self._mark_down(endpoint)
+                    last = f"{endpoint}: {type(err).__name__}"
+            time.sleep(delay)
+            delay = min(delay * 2, self.cooldown_s)
+        raise BackendError(f"no endpoint answered after {self.attempts} attempts (last: {last})")
+
+    def answer_all(self, prompts: list[list[dict[str, str]]]) -> list[Answer]:
+        if len(prompts) <= 1:
+            return [self.answer(p) for p in prompts]
+        with concurrent.futures.ThreadPoolExecutor(min(len(prompts), 8)) as pool:
+            return list(pool.map(self.answer, prompts))

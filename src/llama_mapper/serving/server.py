@@ -24,7 +24,7 @@ from typing import Any
 from llama_mapper.mapping.routes import ROUTES, Mapper
 from llama_mapper.mapping.rules import RulesMapper
 from llama_mapper.serving.app import create_app
-from llama_mapper.serving.client import ModelBackend
+from llama_mapper.serving.client import Fleet, ModelBackend
 from llama_mapper.serving.engine import Engine
 from llama_mapper.serving.limits import Limits
 
@@ -163,7 +163,7 @@ class Routes:
     alone) and the rules they fall back to."""
 
     mappers: dict[str, Any]
-    backend: ModelBackend | None
+    backend: ModelBackend | Fleet | None
     rules: RulesMapper
 
 
@@ -171,7 +171,7 @@ class Routes:
 def open_routes(
     routes: Sequence[str],
     adapter: str | None = None,
-    endpoint: str | None = None,
+    endpoint: str | Sequence[str] | None = None,
     api_key: str | None = None,
     thresholds: Mapping[str, float] | None = None,
     rules: RulesMapper | None = None,
@@ -180,7 +180,8 @@ def open_routes(
 ) -> Iterator[Routes]:
     """The one way to build mappers: ``rules`` is a :class:`RulesMapper`; ``model`` and ``hybrid``
     ask ``adapter`` (``org/name@v1.2.0`` or a folder) on ``endpoint``, or, without one, on a
-    :class:`ModelServer` started for the duration of the block. Raises ValueError for an unknown
+    :class:`ModelServer` started for the duration of the block; several endpoints serving it are
+    one :class:`~llama_mapper.serving.client.Fleet` (spread, retried, failed over). Raises ValueError for an unknown
     route or a model route without an adapter, and BackendError when the endpoint does not serve it.
     ``backend_options`` go to :class:`~llama_mapper.serving.client.ModelBackend` (``cache_size``...),
     ``mapper_options`` to the model routes' :class:`~llama_mapper.mapping.routes.Mapper`
@@ -198,13 +199,18 @@ def open_routes(
         if endpoint is None:
             endpoint = stack.enter_context(ModelServer(adapters=[adapter])).url
         labels = [label.name for label in rules.taxonomy.labels]
-        backend = ModelBackend(
-            endpoint,
-            adapter,
-            labels,
-            api_key=api_key or os.environ.get("LLAMA_MAPPER_API_KEY"),
-            **(backend_options or {}),
-        )
+        endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+
+        def connect(url: str) -> ModelBackend:
+            return ModelBackend(
+                url,
+                adapter,
+                labels,
+                api_key=api_key or os.environ.get("LLAMA_MAPPER_API_KEY"),
+                **(backend_options or {}),
+            )
+
+        backend: Any = connect(endpoints[0]) if len(endpoints) == 1 else Fleet(endpoints, connect)
         mappers: dict[str, Any] = {}
         index = None  # the model routes share one candidate index (one adapter, one retriever)
         for route in routes:

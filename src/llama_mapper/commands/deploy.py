@@ -38,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--port", type=int, default=None, help="host port (default 8080 for TGI, 8000 for vLLM)"
     )
     parser.add_argument("--run", action="store_true", help="run the command instead of only printing it")
+    parser.add_argument(
+        "--allow-base-mismatch",
+        action="store_true",
+        help="serve an adapter trained on GGUF-de-quantised weights on the Hub's full ones anyway",
+    )
     return parser.parse_args(argv)
 
 
@@ -47,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     build = tgi_command if args.backend == "tgi" else vllm_command
     options = {k: v for k, v in {"data_dir": args.data_dir, "port": args.port}.items() if v is not None}
     try:
-        deployment = build(refs, **options)
+        deployment = build(refs, allow_base_mismatch=args.allow_base_mismatch, **options)
     except (CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

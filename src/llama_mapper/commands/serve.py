@@ -35,7 +35,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--adapter", action="append", default=[], help="an adapter to serve (repeatable, or comma-separated)"
     )
     parser.add_argument(
-        "--base-model", default=None, help="serve this base model (default: the adapters' own)"
+        "--base-model",
+        default=None,
+        help="serve this base model (default: the weights the adapters were trained on)",
+    )
+    parser.add_argument(
+        "--allow-base-mismatch",
+        action="store_true",
+        help="serve even when the adapters' training weights cannot be had here (a warning instead of an error)",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             max_input_tokens=args.max_input_tokens,
             max_total_tokens=args.max_total_tokens,
             threads=args.threads,
+            allow_base_mismatch=args.allow_base_mismatch,
         ).start()
     except (CheckpointError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)

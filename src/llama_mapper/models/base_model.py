@@ -199,3 +199,27 @@ def resolve_base_model(
             f"cannot get base model {model_id!r} at revision {revision or 'main'}: {type(err).__name__}. "
             f"Check the id and HF_TOKEN, or run offline with a local folder or the bundled {EMBEDDED_BASE}."
         ) from err
+
+
+def trained_base(meta_base: dict, allow_mismatch: bool = False) -> BaseModel:
+    """The base an adapter was trained on (its metadata's ``base_model``), for serving it: the same
+    de-quantised GGUF weights for a GGUF-trained adapter (even when the Hub could serve the full
+    ones), the same Hub commit for a Hub-trained one. When that base cannot be had here (a
+    Hub-trained adapter offline, another GGUF package version), BaseModelError, unless
+    ``allow_mismatch``: then the closest base, with a warning."""
+    model_id, source, revision = meta_base["model_id"], meta_base.get("source"), meta_base.get("revision")
+    if source == "gguf" and model_id == EMBEDDED_BASE and revision == _gguf_revision():
+        return BaseModel(model_id, str(convert_gguf()), "gguf", revision)
+    if source == "hub":
+        base = resolve_base_model(model_id, revision, offline_fallback=allow_mismatch)
+    else:
+        base = resolve_base_model(model_id)
+    if (base.source, base.revision) != (source, revision) and source not in ("local", "tiny-random"):
+        message = (
+            f"the adapter was trained on {source} weights of {model_id} ({revision}); here they resolve "
+            f"to {base.describe()}: answers would differ from the ones its metrics were measured with"
+        )
+        if not allow_mismatch:
+            raise BaseModelError(message + " (--allow-base-mismatch serves it anyway)")
+        logger.warning("%s; serving anyway (--allow-base-mismatch)", message)
+    return base

@@ -38,11 +38,18 @@ class Deployment:
         return shlex.join(self.argv)
 
 
-def _adapters(refs: list[str]) -> tuple[list[dict[str, Any]], str, int]:
+def _adapters(refs: list[str], allow_base_mismatch: bool = False) -> tuple[list[dict[str, Any]], str, int]:
     metas = [CheckpointManager().metadata(ref) for ref in refs]
     bases = {m["base_model"]["model_id"] for m in metas}
     if len(bases) != 1:
         raise ValueError(f"the adapters must share one base model; got {sorted(bases)}")
+    gguf = [ref for ref, m in zip(refs, metas, strict=True) if m["base_model"].get("source") == "gguf"]
+    if gguf and not allow_base_mismatch:  # the container loads the Hub's full-precision weights
+        raise ValueError(
+            f"{', '.join(gguf)} was trained on weights de-quantised from a GGUF file; the container "
+            f"would load {next(iter(bases))} from the Hub, so its answers would differ from the ones "
+            "its metrics were measured with. Train it on the Hub weights, or pass --allow-base-mismatch"
+        )
     rank = max(int((m.get("adapter") or {}).get("r") or 16) for m in metas)
     return metas, bases.pop(), rank
 
@@ -68,10 +75,14 @@ def _download(meta: dict[str, Any], data_dir: Path) -> Path:
 
 
 def tgi_command(
-    refs: list[str], data_dir: str | Path = "tgi-data", port: int = 8080, image: str = TGI_IMAGE
+    refs: list[str],
+    data_dir: str | Path = "tgi-data",
+    port: int = 8080,
+    image: str = TGI_IMAGE,
+    allow_base_mismatch: bool = False,
 ) -> Deployment:
     """``docker run`` for TGI with the base model and every adapter in ``LORA_ADAPTERS``."""
-    metas, base, _ = _adapters(refs)
+    metas, base, _ = _adapters(refs, allow_base_mismatch)
     data_dir = Path(data_dir).resolve()
     per_repo = Counter((m.get("hub") or {}).get("repo_id") for m in metas)
     entries, ids, downloads = [], {}, {}
@@ -101,10 +112,14 @@ def tgi_command(
 
 
 def vllm_command(
-    refs: list[str], data_dir: str | Path = "vllm-data", port: int = 8000, image: str = VLLM_IMAGE
+    refs: list[str],
+    data_dir: str | Path = "vllm-data",
+    port: int = 8000,
+    image: str = VLLM_IMAGE,
+    allow_base_mismatch: bool = False,
 ) -> Deployment:
     """``docker run`` for vLLM's OpenAI server with ``--enable-lora --lora-modules name=path``."""
-    metas, base, rank = _adapters(refs)
+    metas, base, rank = _adapters(refs, allow_base_mismatch)
     data_dir = Path(data_dir).resolve()
     modules, ids, downloads = [], {}, {}
     for ref, meta in zip(refs, metas, strict=True):

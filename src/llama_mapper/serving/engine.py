@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from llama_mapper.hub.checkpoints import CheckpointManager
-from llama_mapper.models.base_model import resolve_base_model
+from llama_mapper.models.base_model import resolve_base_model, trained_base
 from llama_mapper.serving.grammar import GrammarCache, GrammarError
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class Engine:
         dtype: str = "float32",
         threads: int | None = None,
         batch_wait_ms: float = 3.0,
+        allow_base_mismatch: bool = False,
     ) -> None:
         import torch
 
@@ -159,11 +160,16 @@ class Engine:
             raise ValueError(f"all adapters must share one base model; got {sorted(bases)}")
         if not metas and not base_model:
             raise ValueError("serve at least one adapter, or name a base model")
-        base_id = base_model or next(iter(bases))
-        revision = next(
-            (m["base_model"].get("revision") for m in metas if m["base_model"]["source"] == "hub"), None
-        )
-        self.base = resolve_base_model(base_id, revision)
+        trained_on = {(m["base_model"].get("source"), m["base_model"].get("revision")) for m in metas}
+        if len(trained_on) > 1 and not allow_base_mismatch:
+            raise ValueError(
+                f"the adapters were trained on different weights of one base ({sorted(map(str, trained_on))}): "
+                "serve them from separate servers, or pass allow_base_mismatch"
+            )
+        if base_model or not metas:  # a base named by the operator
+            self.base = resolve_base_model(base_model or next(iter(bases)))
+        else:  # the weights the adapter was trained (and measured) on
+            self.base = trained_base(metas[0]["base_model"], allow_mismatch=allow_base_mismatch)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         model = AutoModelForCausalLM.from_pretrained(self.base.path, dtype=getattr(torch, dtype)).eval()

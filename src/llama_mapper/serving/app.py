@@ -217,18 +217,19 @@ def create_app(
     @app.get("/v1/models", summary="The served models (OpenAI's list; LoRA adapters as vLLM lists them)")
     async def models():
         owner = "vllm" if protocol == "vllm" else "llama-mapper"
-        base = {"id": engine.model_id, "object": "model", "created": created, "owned_by": owner}
-        return {
-            "object": "list",
-            "data": [
-                base | {"root": engine.model_id, "parent": None},
-                *(
-                    {"id": a.id, "object": "model", "created": created, "owned_by": owner}
-                    | {"root": a.path, "parent": engine.model_id}
-                    for a in engine.adapters.values()
-                ),
-            ],
-        }
+
+        def card(ident: str, root: str, parent: str | None) -> dict[str, Any]:
+            return {
+                "id": ident,
+                "object": "model",
+                "created": created,
+                "owned_by": owner,
+                "root": root,
+                "parent": parent,
+            }
+
+        adapters = [card(a.id, a.path, engine.model_id) for a in engine.adapters.values()]
+        return {"object": "list", "data": [card(engine.model_id, engine.model_id, None), *adapters]}
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:

@@ -30,6 +30,20 @@ from llama_mapper.serving.deploy import served_name
 from llama_mapper.serving.grammar import label_schema
 
 
+class NotServed(BackendError):
+    """The endpoint answers, but does not serve this adapter (a wrong endpoint, not a down one)."""
+
+
+def _ask_all(
+    answer: Callable[[list[dict[str, str]]], Answer], prompts: list[list[dict[str, str]]]
+) -> list[Answer]:
+    """``answer`` for each prompt, up to 8 at once (the server batches what arrives together)."""
+    if len(prompts) <= 1:
+        return [answer(p) for p in prompts]
+    with concurrent.futures.ThreadPoolExecutor(min(len(prompts), 8)) as pool:
+        return list(pool.map(answer, prompts))
+
+
 class ModelBackend:
     """One adapter on one endpoint (TGI protocol or vLLM's OpenAI server), through ``InferenceClient``.
     ``protocol`` says which the endpoint turned out to speak: ``"tgi"`` or ``"openai"``."""
@@ -110,7 +124,7 @@ class ModelBackend:
             if same_commit or (self.sha is None and same_name):
                 return entry["id"]
         known = ", ".join(f"{e.get('id')} ({(e.get('sha') or 'local')[:12]})" for e in served) or "none"
-        raise BackendError(f"{self.endpoint} does not serve {self.model_ref}: it serves {known}")
+        raise NotServed(f"{self.endpoint} does not serve {self.model_ref}: it serves {known}")
 
     def _listed_id(self, models: dict) -> str:
         """This adapter's entry in an OpenAI ``/v1/models`` list (vLLM: one entry per LoRA module,
@@ -122,7 +136,7 @@ class ModelBackend:
             if entry.get("id") in names or Path(str(entry.get("root") or "")).name in names:
                 return str(entry["id"])
         known = ", ".join(str(m.get("id")) for m in loras) or "no LoRA module"
-        raise BackendError(
+        raise NotServed(
             f"{self.endpoint} does not serve {self.model_ref}: it serves {known} (vLLM: --lora-modules "
             f"{served_name(self.metadata)}=<folder>, as `make vllm` writes it)"
         )
@@ -174,10 +188,7 @@ class ModelBackend:
 
     def answer_all(self, prompts: list[list[dict[str, str]]]) -> list[Answer]:
         """Answers for several prompts, asked at once so that the server decodes them in one batch."""
-        if len(prompts) <= 1:
-            return [self.answer(p) for p in prompts]
-        with concurrent.futures.ThreadPoolExecutor(min(len(prompts), 8)) as pool:
-            return list(pool.map(self.answer, prompts))
+        return _ask_all(self.answer, prompts)
 
     def _ask(self, messages: list[dict[str, str]]) -> Answer:
         out = self.client.chat_completion(
@@ -240,9 +251,9 @@ class Fleet:
         for endpoint in dict.fromkeys(e.rstrip("/") for e in endpoints):
             try:
                 self.backends[endpoint] = make_backend(endpoint)
+            except NotServed:  # a wrong endpoint, not a down one: refuse now
+                raise
             except BackendError as err:
-                if "does not serve" in str(err):  # a wrong endpoint, not a down one: refuse now
-                    raise
                 errors.append(str(err))
                 self.backends[endpoint] = None
                 self.down_until[endpoint] = time.monotonic() + cooldown_s
@@ -321,7 +332,4 @@ class Fleet:
         raise BackendError(f"no endpoint answered after {self.attempts} attempts (last: {last})")
 
     def answer_all(self, prompts: list[list[dict[str, str]]]) -> list[Answer]:
-        if len(prompts) <= 1:
-            return [self.answer(p) for p in prompts]
-        with concurrent.futures.ThreadPoolExecutor(min(len(prompts), 8)) as pool:
-            return list(pool.map(self.answer, prompts))
+        return _ask_all(self.answer, prompts)

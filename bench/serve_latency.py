@@ -77,6 +77,59 @@ def naive_latencies(adapter: str, reqs: list[dict], max_new_tokens: int) -> tupl
     return times, lengths
 
 
+def model_rungs(adapter: str, reqs: list[dict], timed: list[dict], rules) -> list[dict]:
+    """The model route on each rung (one server each): p50/p95 one request at a time (cold answer
+    cache), throughput with 8 clients, and how many events name the same labels as the first rung's."""
+    from llama_mapper.models.precision import cpu_has_native_bf16
+    from llama_mapper.serving.server import ModelServer, open_routes
+
+    ladder = [
+        ("decoded token by token", {}, False),
+        ("candidates verified in one pass", {}, True),
+        ("verified + merged LoRA", {"merge_adapter": True}, True),
+    ]
+    if cpu_has_native_bf16():
+        ladder.append(("verified + merged LoRA + bf16", {"merge_adapter": True, "dtype": "bfloat16"}, True))
+    rungs, reference = [], None
+    for name, options, verify in ladder:
+        with (
+            ModelServer(adapters=[adapter], **options) as server,
+            open_routes(
+                ["model"], adapter, server.url, rules=rules, backend_options={"cache_size": 0}
+            ) as routes,
+        ):
+            mapper, backend = routes.mappers["model"], routes.backend
+            backend.verifies = verify
+            for req in reqs[:3]:  # warm-up: grammar compilation, first batches
+                mapper.map(req)
+            before = dict(server.engine.stats)
+            latencies, answers = [], []
+            for req in timed:
+                start = time.perf_counter()
+                answers.append(mapper.map(req)["taxonomy"])
+                latencies.append(time.perf_counter() - start)
+            verified = server.engine.stats["verified"] - before["verified"]
+            decoded = server.engine.stats["requests"] - before["requests"] - verified
+            start = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                list(pool.map(mapper.map, timed))
+            throughput = len(timed) / (time.perf_counter() - start)
+            reference = reference or answers
+            same = sum(a == b for a, b in zip(answers, reference, strict=True))
+            rungs.append(
+                {
+                    "name": name,
+                    "latencies": latencies,
+                    "throughput": throughput,
+                    "same": same,
+                    "verified": verified,
+                    "decoded": decoded,
+                    "calls": backend.stats["model_calls"],
+                }
+            )
+    return rungs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--adapter", default=str(ROOT / "outputs/smollm2-135m-lora-cpu"))
@@ -94,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     from llama_mapper.mapping.rules import RulesMapper
-    from llama_mapper.serving.server import open_routes
+    from llama_mapper.models.precision import describe_cpu
 
     reqs = requests()
     rules = RulesMapper()
@@ -104,37 +157,33 @@ def main(argv: list[str] | None = None) -> int:
         rules.map(req)
         rule_times.append(time.perf_counter() - start)
 
-    with open_routes(["model"], args.adapter, rules=rules, backend_options={"cache_size": 0}) as routes:
-        mapper, backend = routes.mappers["model"], routes.backend
-        for req in reqs[:3]:  # warm-up: grammar compilation, first batches
-            mapper.map(req)
-        timed = (reqs * 4)[: args.requests]
-        latencies = []
-        for req in timed:
-            start = time.perf_counter()
-            mapper.map(req)
-            latencies.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            list(pool.map(mapper.map, timed))
-        throughput = len(timed) / (time.perf_counter() - start)
-        calls = backend.stats["model_calls"]
+    timed = (reqs * 4)[: args.requests]
+    rungs = model_rungs(args.adapter, reqs, timed, rules)
+    calls = rungs[0]["calls"]
+    best = min(rungs, key=lambda r: pct(r["latencies"], 0.95) if r["same"] == len(timed) else float("inf"))
 
     naive, lengths = naive_latencies(args.adapter, reqs[: args.naive], args.naive_tokens)
-    p50, p95 = pct(latencies, 0.5), pct(latencies, 0.95)
     n50 = statistics.median(naive)
     print(
         f"requests: {len(reqs)} real-format outputs (bundled sample + held-out), {args.requests} timed; {calls} model calls"
     )
     print(
-        f"model route  p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   throughput (8 clients) {throughput:5.1f} req/s"
+        "model route, one request at a time (cold cache), then 8 clients; answers compared with the first rung:"
     )
+    for rung in rungs:
+        print(
+            f"  {rung['name']:<34} p50 {pct(rung['latencies'], 0.5) * 1000:7.1f} ms   "
+            f"p95 {pct(rung['latencies'], 0.95) * 1000:7.1f} ms   {rung['throughput']:5.1f} req/s   "
+            f"same answers {rung['same']}/{len(timed)}   verified {rung['verified']}, decoded {rung['decoded']}"
+        )
+    p50, p95 = pct(best["latencies"], 0.5), pct(best["latencies"], 0.95)
     print(
         f"naive        p50 {n50 * 1000:7.1f} ms   p95 {pct(naive, 0.95) * 1000:7.1f} ms   ({statistics.mean(lengths):.0f} tokens of event JSON, {len(naive)} requests)"
     )
     print(f"ratio        {n50 / p50:5.1f}x faster than the naive baseline at p50 (target >= 5x)")
     print(
-        f"gate         p95 {p95 * 1000:.0f} ms against the original project's 250 ms on a CPU: {'met' if p95 <= 0.25 else 'NOT met'}"
+        f"gate         p95 {p95 * 1000:.0f} ms ({best['name']}) against the original project's 250 ms on a CPU: "
+        f"{'met' if p95 <= 0.25 else 'NOT met'}; {best['throughput']:.1f} req/s with 8 clients (target >= 10)"
     )
     print(
         f"rules route  p50 {pct(rule_times, 0.5) * 1000:.3f} ms   p95 {pct(rule_times, 0.95) * 1000:.3f} ms (target p95 <= 1 ms)"
@@ -146,7 +195,21 @@ def main(argv: list[str] | None = None) -> int:
             "model_calls": calls,
             "model_p50_ms": p50 * 1000,
             "model_p95_ms": p95 * 1000,
-            "throughput_rps_8_clients": throughput,
+            "throughput_rps_8_clients": best["throughput"],
+            "model_best_rung": best["name"],
+            "model_rungs": [
+                {
+                    "name": r["name"],
+                    "p50_ms": pct(r["latencies"], 0.5) * 1000,
+                    "p95_ms": pct(r["latencies"], 0.95) * 1000,
+                    "throughput_rps_8_clients": r["throughput"],
+                    "same_answers": r["same"],
+                    "verified": r["verified"],
+                    "decoded": r["decoded"],
+                }
+                for r in rungs
+            ],
+            "cpu": describe_cpu(),
             "naive_p50_ms": n50 * 1000,
             "naive_p95_ms": pct(naive, 0.95) * 1000,
             "naive_requests": len(naive),

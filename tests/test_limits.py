@@ -220,7 +220,7 @@ class SlowBackend:
     def __init__(self, delay: float) -> None:
         self.delay = delay
 
-    def answer_all(self, prompts):
+    def answer_all(self, prompts, candidates=None):
         from llama_mapper.mapping.routes import Answer
 
         time.sleep(self.delay)

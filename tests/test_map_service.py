@@ -256,7 +256,7 @@ class AnsweringBackend:
         self.answer = Answer(labels, confidence)
         self.asked = 0
 
-    def answer_all(self, prompts):
+    def answer_all(self, prompts, candidates=None):
         self.asked += len(prompts)
         return [self.answer] * len(prompts)
 

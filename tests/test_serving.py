@@ -273,3 +273,80 @@ def test_chat_samples_when_given_a_temperature_and_is_greedy_without(client):
     assert ask(temperature=3.0, seed=7) == ask(temperature=3.0, seed=7)  # seeded: reproducible
     with pytest.raises(ValidationError, match="temperature"):
         client.text_generation("x", do_sample=True, temperature=-1.0, max_new_tokens=2)
+
+
+def _mapping_prompts(engine, n: int = 24) -> list[tuple[str, list[str]]]:
+    """Mapping prompts as the model route writes them: a category and 5 candidate labels each."""
+    import random
+
+    from llama_mapper.mapping.prompt import build_prompt
+    from llama_mapper.mapping.rules import RulesMapper
+
+    labels = [label.name for label in RulesMapper().taxonomy.labels]
+    rng = random.Random(7)
+    words = ["hate speech", "email address", "jailbreak attempt", "xq-77", "self harm", "credit card"]
+    out = []
+    for i in range(n):
+        candidates = rng.sample(labels, 5)
+        messages = build_prompt(f"acme-{i % 3}", category=rng.choice(words), candidates=candidates)
+        prompt = engine.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        out.append((prompt, candidates))
+    return out
+
+
+def test_candidates_change_how_fast_an_answer_comes_never_which(server):
+    """Candidate verification replays greedy decoding on one pass's logits: the same tokens and
+    log-probabilities as plain decoding, whether greedy decoding stays on a candidate (verified) or
+    leaves them (decoded as usual), alone or batched with prompts of other lengths."""
+    from llama_mapper.mapping.prompt import candidate_answers
+    from llama_mapper.mapping.rules import RulesMapper
+    from llama_mapper.serving.engine import Parameters
+
+    engine = server.engine
+    grammar = {"type": "json", "value": label_schema([x.name for x in RulesMapper().taxonomy.labels], 4)}
+    prompts = _mapping_prompts(engine)
+    base = {"grammar": grammar, "details": True, "top_n_tokens": 2, "adapter_id": "local"}
+    plain = [engine.generate(p, Parameters(**base)) for p, _ in prompts]
+    before = dict(engine.stats)
+    # each with its candidates, plus the plain answer for half of them: both paths are taken
+    hinted_params = [
+        Parameters(**base, candidates=candidate_answers(c) + ([g.text] if i % 2 else []))
+        for i, ((_, c), g) in enumerate(zip(prompts, plain, strict=True))
+    ]
+    futures = [engine.submit(p, params) for (p, _), params in zip(prompts, hinted_params, strict=True)]
+    hinted = [f.result() for f in futures]  # submitted together: verified in batches
+    for a, b in zip(plain, hinted, strict=True):
+        assert b.text == a.text and [t.id for t in b.tokens] == [t.id for t in a.tokens]
+        assert b.finish_reason == a.finish_reason
+        for x, y in zip(a.tokens, b.tokens, strict=True):
+            assert abs(x.logprob - y.logprob) < 1e-4
+        assert [[t.id for t in top] for top in b.top_tokens] == [[t.id for t in top] for top in a.top_tokens]
+    verified = engine.stats["verified"] - before["verified"]
+    missed = engine.stats["verify_missed"] - before["verify_missed"]
+    rounds = engine.stats["verify_rounds"] - before["verify_rounds"]
+    assert verified + missed == len(prompts) and verified > 0
+    # fewer passes than plain decoding took (one per chosen token after the prompt's)
+    assert rounds < sum(sum(t.logprob != 0.0 for t in g.tokens) for g in plain)
+
+
+def test_candidates_are_validated_and_ignored_where_they_cannot_apply(server):
+    """More than MAX_CANDIDATES is TGI's 422; a sampled or streamed request decodes as usual."""
+    from llama_mapper.serving.engine import MAX_CANDIDATES, Parameters
+
+    too_many = {"inputs": "a", "parameters": {"candidates": ["x"] * (MAX_CANDIDATES + 1)}}
+    answer = httpx.post(f"{server.url}/generate", json=too_many, timeout=60)
+    assert answer.status_code == 422 and "candidates" in answer.json()["error"]
+    before = dict(server.engine.stats)
+    body = {
+        "inputs": "a",
+        "parameters": {"candidates": ['["A"]'], "do_sample": True, "seed": 1, "max_new_tokens": 3},
+    }
+    assert httpx.post(f"{server.url}/generate", json=body, timeout=60).status_code == 200
+    streamed: list = []  # tokens already streamed cannot be taken back: streams are decoded
+    gen = server.engine.submit(
+        "a", Parameters(candidates=['["A"]'], max_new_tokens=3), on_token=streamed.append
+    ).result()
+    assert [t.id for t in streamed] == [t.id for t in gen.tokens]
+    assert server.engine.stats["verified"] == before["verified"]
+    assert server.engine.stats["verify_missed"] == before["verify_missed"]
+    assert httpx.get(f"{server.url}/info").json()["answer_candidates"] == MAX_CANDIDATES

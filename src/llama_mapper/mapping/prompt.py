@@ -166,6 +166,13 @@ def format_answer(labels: Iterable[str]) -> str:
     return json.dumps(list(dict.fromkeys(labels)), separators=(",", ":"))
 
 
+def candidate_answers(candidates: Iterable[str]) -> list[str]:
+    """The answers a ``categories``-mode prompt is likely to get: each candidate label alone, as
+    :func:`format_answer` writes it. An endpoint that verifies them answers in one pass when the
+    model's greedy answer is one of them (see ``Engine._verify``); the answer never depends on them."""
+    return [format_answer([label]) for label in dict.fromkeys(candidates)]
+
+
 def join_labels(answers: Iterable[Iterable[str]], taxonomy: Taxonomy) -> list[str]:
     """One request's labels from its categories' answers: the union, ``OTHER.Safe`` only when alone."""
     labels = {label for answer in answers for label in answer}

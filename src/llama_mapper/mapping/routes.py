@@ -22,6 +22,7 @@ import argparse
 import concurrent.futures
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,7 +31,7 @@ from llama_mapper.catalog.vocabulary import CONTAINER_HINTS
 from llama_mapper.mapping.candidates import CandidateIndex, load_embedder, retriever_path
 from llama_mapper.mapping.confidence import Calibration
 from llama_mapper.mapping.events import make_event
-from llama_mapper.mapping.prompt import build_prompt
+from llama_mapper.mapping.prompt import build_prompt, candidate_answers
 from llama_mapper.mapping.rules import ERROR, POLICY, SAFE, UNKNOWN, MapRequest, Resolution, RulesMapper
 
 logger = logging.getLogger(__name__)
@@ -112,9 +113,14 @@ class Backend(Protocol):
     @property
     def model_ref(self) -> str: ...
 
-    def answer(self, messages: list[dict[str, str]]) -> Answer: ...
+    def answer(self, messages: list[dict[str, str]], candidates: Sequence[str] | None = None) -> Answer: ...
 
-    def answer_all(self, prompts: list[list[dict[str, str]]]) -> list[Answer]: ...
+    def answer_all(
+        self, prompts: list[list[dict[str, str]]], candidates: Sequence[Sequence[str]] | None = None
+    ) -> list[Answer]:
+        """The answers to ``prompts``; ``candidates`` (one list per prompt, answer texts) are the
+        answers each is likely to be: an endpoint may use them to answer faster, never otherwise."""
+        ...
 
 
 @dataclass
@@ -164,14 +170,19 @@ class Mapper:
             return self.rules.event(request, resolution, route="rules")
         return self._model_event(request, resolution, started)
 
-    def _ask(self, prompts: list[list[dict[str, str]]], started: float) -> list[Answer | None]:
+    def _ask(
+        self,
+        prompts: list[list[dict[str, str]]],
+        started: float,
+        candidates: Sequence[Sequence[str]] | None = None,
+    ) -> list[Answer | None]:
         """The backend's answers, or None for each when they do not come before the deadline."""
         if not prompts:
             return []
         assert self.backend is not None
         if self.deadline is None:
-            return list(self.backend.answer_all(prompts))
-        asked = _ASKING.submit(self.backend.answer_all, prompts)
+            return list(self.backend.answer_all(prompts, candidates))
+        asked = _ASKING.submit(self.backend.answer_all, prompts, candidates)
         try:
             return list(asked.result(timeout=max(0.0, self.deadline - (time.monotonic() - started))))
         except concurrent.futures.TimeoutError:
@@ -239,7 +250,8 @@ class Mapper:
                 build_prompt(shown, category=c[:MAX_CATEGORY_CHARS], candidates=k)
                 for c, k in zip(categories, candidates, strict=True)
             ]
-            asked = list(zip(categories, self._ask(prompts, started), strict=True))
+            hints = [candidate_answers(k) for k in candidates]
+            asked = list(zip(categories, self._ask(prompts, started, hints), strict=True))
         for category, answer in asked:
             if answer is None:  # past the deadline: the rules' best effort, for review
                 late += 1

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from llama_mapper import __version__
 from llama_mapper.mapping.rules import MapRequest, RequestError, name_text
 from llama_mapper.serving.engine import (
+    MAX_CANDIDATES,
     Engine,
     Generation,
     GenerationFailed,
@@ -84,6 +85,7 @@ class ChatRequest(BaseModel):
     logprobs: bool = False
     top_logprobs: int | None = None
     frequency_penalty: float | None = None
+    candidates: list[str] | None = None  # llama-mapper's extension: see Parameters.candidates
 
 
 class ErrorBody(BaseModel):
@@ -367,6 +369,7 @@ def create_app(
             details=body.logprobs,
             grammar=chat_grammar(body.response_format),
             adapter_id=adapter,
+            candidates=body.candidates,
         )
         messages = [
             {"role": m.role, "content": m.content if isinstance(m.content, str) else _text(m.content)}
@@ -470,6 +473,8 @@ def create_app(
             "sha": None,
             "docker_label": None,
             "adapters": [a.info() for a in engine.adapters.values()],
+            # llama-mapper's extension: a greedy request may name up to this many candidate answers
+            "answer_candidates": MAX_CANDIDATES,
         }
 
     def unready() -> str | None:

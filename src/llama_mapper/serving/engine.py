@@ -9,6 +9,13 @@
 - Decoding is a plain loop over the model with a KV cache: greedy or sampled (seeded), grammar masks
   from xgrammar, stop sequences, and TGI's details (per-token log-probabilities after the grammar
   mask, top-n alternatives, prompt log-probabilities).
+- Candidate verification (``candidates``, our extension of TGI's parameters): a greedy request may
+  name the answers it expects (the mapper: retrieval's candidate labels). The engine feeds them all
+  in one batched pass over the prompt's cache and replays greedy decoding on those logits, under the
+  same grammar masks: when greedy decoding stays on a candidate, its answer, tokens and
+  log-probabilities are those of plain decoding, found in one pass instead of one per token; when it
+  leaves them, the request is decoded as usual. Candidates change how fast an answer comes, never
+  which answer.
 """
 
 from __future__ import annotations
@@ -65,6 +72,12 @@ class Parameters(BaseModel):
     return_full_text: bool = False
     grammar: dict[str, Any] | None = None
     adapter_id: str | None = None
+    # llama-mapper's extension: answers the client expects, verified in one pass (greedy only)
+    candidates: list[str] | None = None
+
+
+MAX_CANDIDATES = 32  # candidate answers one request may name
+VERIFY_ROUNDS = 3  # verification passes a request may take before it is decoded token by token
 
 
 @dataclass
@@ -122,6 +135,7 @@ class Request:
     input_ids: list[int] = field(default_factory=list)
     grammar: Any = None
     enqueued: float = field(default_factory=time.perf_counter)
+    candidate_texts: list[str] = field(default_factory=list)  # see ``Parameters.candidates``
 
 
 def parse_adapter_spec(spec: str) -> tuple[str | None, str]:
@@ -146,6 +160,7 @@ class Engine:
         threads: int | None = None,
         batch_wait_ms: float = 3.0,
         allow_base_mismatch: bool = False,
+        merge_adapter: bool = False,
     ) -> None:
         import torch
 
@@ -189,6 +204,13 @@ class Engine:
                 else:
                     model.load_adapter(adapter.path, adapter_name=adapter.name)
                 self.adapters[adapter.id] = adapter
+        self.merged = merge_adapter
+        if merge_adapter:  # one adapter folded into the base weights: no LoRA work per token
+            if len(self.adapters) != 1:
+                raise ValueError(
+                    "merge_adapter serves exactly one adapter (the base model is then not served)"
+                )
+            model = model.merge_and_unload().eval()
         self.model = model
         self.aliases = self._aliases()
         self.vocab_size = model.config.vocab_size
@@ -204,7 +226,14 @@ class Engine:
         self.cond = threading.Condition()
         self.running = False
         self.worker: threading.Thread | None = None
-        self.stats = {"requests": 0, "batches": 0, "generated_tokens": 0}
+        self.stats = {
+            "requests": 0,
+            "batches": 0,
+            "generated_tokens": 0,
+            "verified": 0,
+            "verify_missed": 0,
+            "verify_rounds": 0,
+        }
         self.batch_wait = batch_wait_ms / 1000
 
     # --- set-up -------------------------------------------------------------------------------------
@@ -233,6 +262,10 @@ class Engine:
     def adapter_for(self, adapter_id: str | None) -> Adapter | None:
         """The adapter a request names (None: the base model); ValidationError for an unknown id."""
         if adapter_id in (None, "", self.base.model_id):
+            if self.merged:
+                raise ValidationError(
+                    f"this server merged {next(iter(self.adapters))} into the base weights: name that adapter"
+                )
             return None
         found = self.adapters.get(adapter_id) or self.adapters.get(self.aliases.get(adapter_id, ""))
         if found is None:
@@ -281,6 +314,10 @@ class Engine:
             raise ValidationError("`top_n_tokens` must be >= 0 and <= 5")
         if p.truncate is not None and p.truncate <= 0:
             raise ValidationError("`truncate` must be strictly positive")
+        if p.candidates is not None and len(p.candidates) > MAX_CANDIDATES:
+            raise ValidationError(
+                f"`candidates` holds at most {MAX_CANDIDATES} answers. Given: {len(p.candidates)}"
+            )
         self.adapter_for(p.adapter_id)
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         if p.truncate:
@@ -308,6 +345,8 @@ class Engine:
         except GrammarError as err:
             raise ValidationError(str(err)) from err
         request = Request(prompt, params, on_token, concurrent.futures.Future(), ids, compiled)
+        if params.candidates and not params.do_sample and on_token is None:  # see _verify
+            request.candidate_texts = [t for t in dict.fromkeys(params.candidates) if t]
         with self.cond:
             if not self.running:
                 raise Overloaded("the engine is not running")
@@ -318,6 +357,30 @@ class Engine:
             self.pending.append(request)
             self.cond.notify()
         return request.future
+
+    def _candidate_path(self, matcher: Any, text: str, max_new: int) -> list[int] | None:
+        """The tokens greedy decoding would produce for ``text`` (from ``matcher``'s state, which it
+        advances) if the model chose, at each free step, the tokenizer's own first token of what is
+        left (as in training), with the tokens the grammar forces taken as decoding takes them (see
+        :meth:`_State.forced`). None when the grammar does not allow ``text`` there."""
+        encode, decode = self.tokenizer.encode, self.tokenizer.decode
+        ids: list[int] = []
+        rest = text
+        while rest and len(ids) < max_new:
+            steps = [encode(rest, add_special_tokens=False)[0]]
+            if matcher is not None:
+                if not matcher.accept_token(steps[0]):
+                    return None
+                steps += [int(t) for t in matcher.find_jump_forward_tokens()]
+                for forced in steps[1:]:
+                    matcher.accept_token(forced)
+            for step in steps:
+                piece = decode([step])
+                if not rest.startswith(piece):
+                    return None
+                rest = rest[len(piece) :]
+                ids.append(step)
+        return ids[:max_new]
 
     def generate(self, prompt: str, params: Parameters | None = None) -> Generation:
         """Blocking convenience: submit and wait."""
@@ -365,7 +428,7 @@ class Engine:
     def _adapter_context(self, adapter: Adapter | None):
         import contextlib
 
-        if not self.adapters:
+        if not self.adapters or self.merged:
             return contextlib.nullcontext()
         if adapter is None:
             return self.model.disable_adapter()
@@ -373,36 +436,63 @@ class Engine:
         return contextlib.nullcontext()
 
     def run_batch(self, batch: list[Request]) -> list[Generation]:
-        """Decode a batch of requests that use the same adapter."""
-        torch = self.torch
+        """Decode a batch of requests that use the same adapter; those that name candidates are
+        verified first (one pass), and decoded only when greedy decoding leaves their candidates."""
         start = time.perf_counter()
-        adapter = self.adapter_for(batch[0].params.adapter_id)
-        pad = (
-            self.tokenizer.pad_token_id
-            if self.tokenizer.pad_token_id is not None
-            else next(iter(self.eos_ids))
-        )
+        done: dict[int, Generation] = {}
+        named = [i for i, r in enumerate(batch) if r.candidate_texts]
+        if named:
+            for i, gen in zip(named, self._verify([batch[i] for i in named]), strict=True):
+                if gen is not None:
+                    done[i] = gen
+            self.stats["verified"] += len(done)
+            self.stats["verify_missed"] += len(named) - len(done)
+        rest = [i for i in range(len(batch)) if i not in done]
+        if rest:
+            done.update(zip(rest, self._decode([batch[i] for i in rest]), strict=True))
+        seconds = time.perf_counter() - start
+        self.stats["batches"] += 1
+        self.stats["generated_tokens"] += sum(len(g.tokens) for g in done.values())
+        for gen in done.values():
+            gen.seconds = seconds
+        return [done[i] for i in range(len(batch))]
+
+    @property
+    def pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else next(iter(self.eos_ids))
+
+    def _prompt_pass(self, batch: list[Request], states: list[_State]) -> tuple[Any, Any, Any, Any]:
+        """One forward pass over the prompts, left-padded to the longest (inside inference mode and
+        the adapter's context): the next-token logits of each, the cache, the attention mask and
+        each prompt's last position."""
+        torch = self.torch
         width = max(len(r.input_ids) for r in batch)
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         for i, r in enumerate(batch):
             input_ids[i, width - len(r.input_ids) :] = torch.tensor(r.input_ids)
             attention[i, width - len(r.input_ids) :] = 1
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True
+        )
+        for i, state in enumerate(states):
+            if state.request.params.decoder_input_details:
+                state.prefill = self._prefill(
+                    out.logits[i, width - len(state.request.input_ids) :], state.request.input_ids
+                )
+        return out.logits[:, -1, :].float(), out.cache, attention, positions[:, -1].clone()
+
+    def _decode(self, batch: list[Request]) -> list[Generation]:
+        """Token-by-token decoding of a batch: one forward pass per step, grammar masks applied."""
+        torch = self.torch
+        pad = self.pad_id
+        adapter = self.adapter_for(batch[0].params.adapter_id)
         states = [_State(self, r) for r in batch]
         bitmask = self.grammars.bitmask(len(batch)) if any(r.grammar is not None for r in batch) else None
         with torch.inference_mode(), self._adapter_context(adapter):
-            out = self.model(
-                input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True
-            )
-            for i, state in enumerate(states):
-                if state.request.params.decoder_input_details:
-                    state.prefill = self._prefill(
-                        out.logits[i, width - len(state.request.input_ids) :], state.request.input_ids
-                    )
-            logits = out.logits[:, -1, :].float()
-            past = out.cache
-            last = positions[:, -1].clone()
+            logits, past, attention, last = self._prompt_pass(batch, states)
             while True:
                 if bitmask is not None:
                     for i, state in enumerate(states):
@@ -435,10 +525,97 @@ class Engine:
                 )
                 past = out.cache
                 logits = out.logits[:, -1, :].float()
-        seconds = time.perf_counter() - start
-        self.stats["batches"] += 1
-        self.stats["generated_tokens"] += sum(len(s.tokens) for s in states)
-        return [s.result(seconds) for s in states]
+        return [s.result(0.0) for s in states]
+
+    def _verify(self, batch: list[Request]) -> list[Generation | None]:
+        """Candidate verification: the prompt pass, then rounds of one pass each over every pending
+        request's candidate answers (a row each: the tokens chosen so far and one candidate's rest,
+        on a copy of its prompt's cache), greedy decoding replayed on those logits. A round ends
+        where greedy decoding leaves the rows; the next feeds the candidates that still fit what was
+        chosen. Requests not done after :data:`VERIFY_ROUNDS` rounds get None (decode them)."""
+        torch = self.torch
+        import copy
+
+        adapter = self.adapter_for(batch[0].params.adapter_id)
+        states = [_State(self, r) for r in batch]
+        with torch.inference_mode(), self._adapter_context(adapter):
+            first, cache, attention, last = self._prompt_pass(batch, states)
+            # the first choice comes from the prompt pass: candidates are then fed only if they fit it
+            results = [self._replay(state, first[i], {}) for i, state in enumerate(states)]
+            pending = [i for i in range(len(batch)) if results[i] is None]
+            for _ in range(VERIFY_ROUNDS if pending else 0):
+                rows = [(i, [*states[i].ids, *rest]) for i in pending for rest in self._rests(states[i])]
+                width = max(len(tokens) for _, tokens in rows)
+                ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                pos = torch.zeros((len(rows), width), dtype=torch.long)
+                for row, (i, tokens) in enumerate(rows):  # right-padded: causal attention never sees it
+                    ids[row, : len(tokens)] = torch.tensor(tokens)
+                    mask[row, : len(tokens)] = 1
+                    pos[row] = last[i] + torch.arange(1, width + 1)
+                owner = torch.tensor([i for i, _ in rows])
+                past = copy.deepcopy(cache)
+                past.batch_select_indices(owner)
+                out = self.model(
+                    input_ids=ids,
+                    attention_mask=torch.cat([attention[owner], mask], dim=-1),
+                    position_ids=pos,
+                    cache=past,
+                    use_cache=True,
+                )
+                self.stats["verify_rounds"] += 1
+                logits = out.logits.float()
+                fed: dict[int, dict[tuple[int, ...], Any]] = {i: {} for i in pending}
+                for row, (i, tokens) in enumerate(rows):
+                    fed[i][tuple(tokens)] = logits[row]
+                for i in pending:
+                    results[i] = self._replay(states[i], first[i], fed[i])
+                pending = [i for i in pending if results[i] is None]
+                if not pending:
+                    break
+        return results
+
+    def _rests(self, state: _State) -> list[list[int]]:
+        """Each candidate's tokens after what ``state`` has chosen, for the candidates whose text
+        starts with it (see :meth:`Engine._candidate_path`); ``[[]]`` when none does (the round then
+        gives the next token's logits, as one decoding step)."""
+        rests = []
+        for text in state.request.candidate_texts:
+            if text.startswith(state.text) and len(text) > len(state.text):
+                matcher = state.matcher.fork() if state.matcher is not None else None
+                path = self._candidate_path(matcher, text[len(state.text) :], state.max_new - len(state.ids))
+                if path and path not in rests:
+                    rests.append(path)
+        return rests or [[]]
+
+    def _replay(self, state: _State, first: Any, fed: dict[tuple[int, ...], Any]) -> Generation | None:
+        """Greedy decoding of one request on precomputed logits (``first``: after the prompt; ``fed``:
+        for each row's tokens, the logits after each of them). None where the chosen tokens leave
+        every row (``state`` keeps what was chosen)."""
+        n = len(state.ids)
+        if n:
+            found = next(row for tokens, row in fed.items() if list(tokens[:n]) == state.ids)
+            logits = found[n - 1]
+        else:
+            logits = first
+        while True:
+            logits = logits.clone()
+            if state.matcher is not None:
+                bitmask = self.grammars.bitmask(1)
+                state.matcher.fill_next_token_bitmask(bitmask, 0)
+                self.grammars.apply(logits[None], bitmask)
+            state.step(logits)
+            state.forced()
+            if state.done:
+                return state.result(0.0)
+            n = len(state.ids)
+            found = next(
+                (row for tokens, row in fed.items() if len(tokens) >= n and list(tokens[:n]) == state.ids),
+                None,
+            )
+            if found is None:
+                return None
+            logits = found[n - 1]
 
     def _prefill(self, logits: Any, ids: list[int]) -> list[Token]:
         """TGI's ``prefill`` details: each prompt token with its log-probability given the ones before."""

@@ -1,6 +1,6 @@
 # Llama Mapper: every pipeline step is one target calling one script.
 # Works in a project-local virtual environment (.venv, created on first use); PYTHON=... overrides.
-.PHONY: help install test test-fast roles style quality demo data map train calibrate sweep push hub versions serve tgi vllm eval release report onboard bench clean
+.PHONY: help install test test-fast roles style quality demo data map map-spark train calibrate sweep push hub versions serve tgi vllm eval release report onboard bench clean
 
 VENV ?= .venv
 ifeq ($(origin PYTHON),undefined)
@@ -55,7 +55,7 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
 $(VENV)/.installed: setup.cfg | $(VENV)/bin/python
-	$(PYTHON) -m pip install -q $(PIP_FLAGS) torch==$(TORCH_VERSION) && $(PYTHON) -m pip install -q $(PIP_FLAGS) -e ".[train,serve,dev]" \
+	$(PYTHON) -m pip install -q $(PIP_FLAGS) torch==$(TORCH_VERSION) && $(PYTHON) -m pip install -q $(PIP_FLAGS) -e ".[train,serve,dev,spark]" \
 		&& $(PYTHON) -m pip install -q $(PIP_FLAGS) --no-deps $(NO_DEPS_PACKAGES) && touch $@
 
 install: ## install the project, the CPU build of torch and the dev tools
@@ -123,6 +123,10 @@ versions: $(SETUP) ## list the released versions of a repo (REPO)
 
 map: $(SETUP) ## map a JSONL file of detector outputs (INPUT, OUTPUT, ROUTE)
 	$(PYTHON) scripts/map.py --input $(INPUT) --output $(OUTPUT) --route $(ROUTE)
+
+map-spark: $(SETUP) ## map request files with Spark, local mode, to Parquet events and errors (INPUT, OUTPUT folder, ROUTE; ARGS; needs Java 17+)
+	$(PYTHON) scripts/map_spark.py --input $(INPUT) --output $(if $(filter -,$(OUTPUT)),outputs/events-spark,$(OUTPUT)) \
+		$(if $(filter command line environment,$(origin ROUTE)),--route $(ROUTE)) $(ARGS)
 
 eval: $(SETUP) ## evaluate the routes on the golden sets and the test split (ADAPTER; ROUTE=rules|model|hybrid[,...]; ARGS)
 	$(PYTHON) scripts/evaluate.py $(if $(ADAPTER),--adapter $(ADAPTER)) $(if $(filter command line environment,$(origin ROUTE)),--routes $(ROUTE)) $(ARGS)

@@ -30,6 +30,7 @@ RANKS = {
     "serving": 6,
     "evaluation": 7,
     "onboarding": 7,
+    "spark": 7,
     "training": 8,
     "demo": 9,
     "commands": 10,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 # subcommand -> (module under llama_mapper.commands, what it does)
 COMMANDS: dict[str, tuple[str, str]] = {
     "map": ("map", "map a JSONL file of detector outputs to canonical events"),
+    "map-spark": ("map_spark", "map request files with Spark to Parquet events (local mode or a cluster)"),
     "data": ("data", "generate the SFT dataset"),
     "train": ("train", "train an adapter from a YAML recipe"),
     "calibrate": ("calibrate", "calibrate an adapter's confidence on the validation split"),
